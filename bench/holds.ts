@@ -1,0 +1,104 @@
+// Issue 5's bench: hold + settle pairs per second — POST /v1/holds over HTTP, then a `charge` with hold_id
+// through the `charges` queue — with every invariant checked afterwards. Part of `npm run bench` (--only
+// holds); alone: `node --import tsx bench/holds.ts [--quick]`.
+import '../src/money/register.ts';
+import { pathToFileURL } from 'node:url';
+import { parseEnv } from '../src/config/env.ts';
+import { startProcess } from '../src/cli/process.ts';
+import { runReconcile } from '../src/maintenance/reconcile.ts';
+import { TallyProducer } from '../src/producers/index.ts';
+import { parseBenchOptions } from './options.ts';
+import type { Measurement, WorkloadContext } from './workload.ts';
+import { createBenchWorld } from './world.ts';
+
+const USAGE_ESTIMATE = { model: 'gpt-4o-mini', input_tokens: 1000, output_tokens: 2250 }; // holds 10 credits
+const ACTUAL = { model: 'gpt-4o-mini', input_tokens: 1000, output_tokens: 500 }; // costs 3 credits
+
+export async function benchHolds(ctx: WorkloadContext): Promise<Measurement> {
+  const pairs = ctx.opts.quick ? 500 : 5000;
+  const users = Math.min(ctx.opts.users, pairs); // uniform over the run's users, like the charges workload
+  const inFlight = 64;
+  const world = await ctx.createWorld('holds');
+  const started = await startProcess(parseEnv({ ...world.childEnv, LOG_LEVEL: 'warn' }), new Set(['api', 'worker']));
+  const producer = new TallyProducer({ redis: ctx.opts.redisUrl, prefix: world.prefix });
+  const base = `http://127.0.0.1:${started.port}`;
+  const auth = { authorization: `Bearer ${world.childEnv.TALLY_API_TOKEN}`, 'content-type': 'application/json' };
+  const tag = `r${ctx.run}`;
+  try {
+    await producer.grantBulk(Array.from({ length: users }, (_, u) => ({ event_id: `seed-${tag}-${u}`, user_id: `u${u}`, asset: 'credits', amount: 1_000_000_000, source: 'recharge' })));
+    await until(async () => (await world.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM accounts WHERE total_granted > 0`)[0]!.n === users);
+
+    let next = 0;
+    let refused = 0;
+    let holdMs = 0;
+    let enqueueMs = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        for (let i = next++; i < pairs; i = next++) {
+          const user = `u${i % users}`;
+          const th = performance.now();
+          const res = await fetch(`${base}/v1/holds`, {
+            method: 'POST',
+            headers: auth,
+            body: JSON.stringify({ event_id: `h-${tag}-${i}`, user_id: user, asset: 'credits', source_type: 'llm', usage_estimate: USAGE_ESTIMATE, ttl_seconds: 600 }),
+          });
+          const hold = (await res.json()) as { hold_id?: string };
+          holdMs += performance.now() - th;
+          if (res.status !== 201 || !hold.hold_id) {
+            refused++;
+            continue;
+          }
+          const te = performance.now();
+          await producer.charge({ event_id: `s-${tag}-${i}`, user_id: user, asset: 'credits', source_type: 'llm', source_id: `req-${i}`, hold_id: hold.hold_id, usage: ACTUAL });
+          enqueueMs += performance.now() - te;
+        }
+      }),
+    );
+    await until(async () => (await world.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM holds WHERE status = 'settled'`)[0]!.n === pairs - refused);
+    const seconds = (performance.now() - t0) / 1000;
+
+    const [totals] = await world.sql<{ consumed: bigint; held: bigint }[]>`
+      SELECT (SELECT sum(total_consumed) FROM accounts)::bigint AS consumed,
+             (SELECT coalesce(sum(amount), 0) FROM holds WHERE status = 'active')::bigint AS held`;
+    const reconcile = await runReconcile(world.sql);
+    const ok = refused === 0 && reconcile.ok && totals!.consumed === BigInt(pairs * 3) && totals!.held === 0n;
+    return {
+      name: 'holds',
+      rate: pairs / seconds,
+      unit: 'pairs/s',
+      count: pairs,
+      seconds,
+      ok,
+      detail: `${users} users, ${inFlight} clients in flight; each pair = HTTP hold (10) + queued settle (3); mean hold ${(holdMs / pairs).toFixed(1)} ms, enqueue ${(enqueueMs / pairs).toFixed(1)} ms`,
+      notes: ok ? undefined : `refused ${refused}, consumed ${totals!.consumed}, still held ${totals!.held}, violations ${reconcile.violations.length}`,
+    };
+  } finally {
+    await producer.close();
+    await started.stop();
+    await world.drop();
+  }
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 300_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('timed out waiting for the holds bench to drain');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const opts = parseBenchOptions(process.argv.slice(2));
+  const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
+  benchHolds({ opts, run: 1, createWorld: (label) => createBenchWorld(opts, label), log }).then(
+    (m) => {
+      process.stdout.write(`${JSON.stringify(m)}\n`);
+      process.exit(m.ok === false ? 1 : 0);
+    },
+    (err) => {
+      log(String(err?.stack ?? err));
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,36 @@
+import type { Job } from 'bullmq';
+import { invalidPayload } from '../errors.ts';
+import { QUEUE, describeIssues } from '../queues/common.ts';
+import { affinityJobSchema } from '../queues/affinity-events/schema.ts';
+import { occurredAt, payloadHash } from '../workers/ledger-commands.ts';
+import type { AffinityCommand } from './commands.ts';
+
+/** Validates an `affinity-events` job (other languages enqueue raw JSON) into an affinity command. */
+export function toAffinityCommand(job: Job, now = Date.now()): AffinityCommand {
+  const parsed = affinityJobSchema.safeParse(job.data);
+  if (!parsed.success) throw invalidPayload(describeIssues(parsed.error));
+  const d = parsed.data;
+  const base = { queue: QUEUE.affinityEvents, eventId: d.event_id, jobId: job.id ?? '', payloadHash: payloadHash(job.data), payload: job.data };
+  if (d.type === 'affinity.event') {
+    return {
+      ...base,
+      op: 'event',
+      userId: d.user_id,
+      deviceId: d.device_id,
+      ruleKey: d.rule_key,
+      source: d.source,
+      occurredAt: occurredAt(d.occurred_at, job, now),
+      units: d.metadata?.units ?? 1,
+    };
+  }
+  return {
+    ...base,
+    op: 'adjust',
+    userId: d.user_id,
+    deviceId: d.device_id,
+    delta: d.delta,
+    operatorId: d.operator_id,
+    reason: d.reason,
+    occurredAt: new Date(job.timestamp),
+  };
+}

@@ -1,0 +1,77 @@
+import { parseArgs } from 'node:util';
+import { ConfigInvalidError } from '../config/document.ts';
+import { EnvError, parseEnv } from '../config/env.ts';
+import { applyConfig, readConfigFile } from '../config/store.ts';
+import { createContext } from '../context.ts';
+import { createLogger } from '../log.ts';
+import { MAINTENANCE_TASKS } from '../maintenance/tasks.ts';
+import '../modules.ts';
+import { parseRoles, runMigrations, runUntilSignal, startProcess, withDb, withSecrets } from './process.ts';
+import { commands, printJson as print, registerCommand, UsageError } from './registry.ts';
+
+const USAGE = `usage:
+  tally migrate                              apply migrations/ (creates the database if missing)
+  tally start [--role all|api|worker|scheduler[,…]]
+  tally config apply FILE                    upsert a config document (YAML or JSON)
+  tally maintenance expire|decay|reconcile   run one task now, print its JSON summary
+  tally dev                                  migrate, apply the example config, start every role (dev tokens)
+  tally demo                                 seed config and run a realistic workload against a running tally
+  tally token --user U [--ttl 1h]            print a WebSocket token`;
+
+registerCommand('migrate', async (_args, env) => {
+  print({ task: 'migrate', ...(await runMigrations(env)) });
+});
+
+registerCommand('config', async (args, env) => {
+  const [sub, file] = args;
+  if (sub !== 'apply' || !file) throw new UsageError('tally config apply FILE');
+  const doc = await readConfigFile(file);
+  print({ task: 'config apply', file, ...(await withDb(env, (sql) => applyConfig(sql, doc))) });
+});
+
+registerCommand('maintenance', async (args, env) => {
+  const task = args[0];
+  const run = task ? MAINTENANCE_TASKS.get(task) : undefined;
+  if (!run) throw new UsageError(`tally maintenance ${[...MAINTENANCE_TASKS.keys()].join('|')}`);
+  const ctx = createContext(env, createLogger(env.LOG_LEVEL));
+  try {
+    const summary = await run({ sql: ctx.sql, configs: ctx.configs });
+    print(summary);
+    return task === 'reconcile' && (summary as { ok?: boolean }).ok === false ? 3 : 0;
+  } finally {
+    await ctx.close();
+  }
+});
+
+registerCommand('start', async (args, rawEnv) => {
+  const { values } = parseArgs({ args, options: { role: { type: 'string' } } });
+  const { env, generated } = withSecrets(rawEnv);
+  if (Object.keys(generated).length > 0) process.stdout.write(`dev secrets (TALLY_DEV=1):\n${Object.entries(generated).map(([k, v]) => `  ${k}=${v}`).join('\n')}\n`);
+  const started = await startProcess(env, parseRoles(values.role));
+  return runUntilSignal(started);
+});
+
+registerCommand('help', async () => {
+  process.stdout.write(`${USAGE}\n`);
+});
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...args] = argv;
+  const cmd = name ? commands.get(name) : undefined;
+  if (!cmd) {
+    process.stderr.write(`${name ? `unknown command "${name}"\n` : ''}${USAGE}\n`);
+    process.exit(name ? 2 : 0);
+  }
+  try {
+    const env = parseEnv();
+    const code = await cmd(args, env);
+    process.exit(code ?? 0);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof EnvError || err instanceof ConfigInvalidError) {
+      process.stderr.write(`tally: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`tally: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  }
+}

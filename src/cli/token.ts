@@ -1,0 +1,17 @@
+import { parseArgs } from 'node:util';
+import { signToken, parseTtl } from '../push/token.ts';
+import { idSchema } from '../queues/common.ts';
+import { registerCommand, UsageError } from './registry.ts';
+
+const USAGE = 'tally token --user U [--ttl 1h]   (ttl: 90s, 15m, 1h, 7d or seconds)';
+
+/** Prints a WebSocket client token (CONTRACT §5) signed with TALLY_WS_SECRET, for testing and for services that mint them. */
+registerCommand('token', async (args, env) => {
+  const { values } = parseArgs({ args, options: { user: { type: 'string' }, ttl: { type: 'string', default: '1h' } } });
+  if (!values.user || !idSchema.safeParse(values.user).success) throw new UsageError(USAGE);
+  const ttl = parseTtl(values.ttl);
+  if (ttl === null) throw new UsageError(USAGE);
+  if (!env.TALLY_WS_SECRET) throw new UsageError('TALLY_WS_SECRET is not set: it must be the secret the running tally uses');
+  const exp = Math.floor(Date.now() / 1000) + ttl;
+  process.stdout.write(`${signToken(env.TALLY_WS_SECRET, { userId: values.user, exp })}\n`);
+});

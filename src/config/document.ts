@@ -1,0 +1,161 @@
+import { z } from 'zod';
+
+/**
+ * The tally config document (`tally config apply FILE`, `PUT /v1/admin/config`), CONTRACT §6.
+ * A document that does not validate is refused as a whole; the one in force stays.
+ */
+const name = z.string().regex(/^[A-Za-z0-9._@-]{1,128}$/, 'ids use 1–128 chars of [A-Za-z0-9._@-]');
+const positiveNumber = z.number().finite().positive();
+const points = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+const timezone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'not a known IANA timezone');
+
+const assetSchema = z
+  .object({ default_expiry_days: z.number().int().positive().max(36_500).nullable().default(null) })
+  .strict();
+
+const estimateSchema = z
+  .object({ seconds_per_char: positiveNumber.optional(), use_input_seconds: z.boolean().optional() })
+  .strict();
+
+const tokenModelSchema = z.object({ input_per_1k: z.number().finite().min(0), output_per_1k: z.number().finite().min(0) }).strict();
+
+const pricingRuleSchema = z.discriminatedUnion('mode', [
+  z.object({ mode: z.literal('fixed'), points, min_points: points.optional() }).strict(),
+  z
+    .object({
+      mode: z.literal('duration'),
+      divisor: positiveNumber.optional(),
+      multiplier: positiveNumber.optional(),
+      min_points: points.optional(),
+      estimate: estimateSchema.optional(),
+    })
+    .strict()
+    .refine((r) => (r.divisor === undefined) !== (r.multiplier === undefined), 'duration pricing needs exactly one of divisor or multiplier'),
+  z
+    .object({
+      mode: z.literal('tokens'),
+      models: z.record(z.string().min(1).max(128), tokenModelSchema),
+      min_points: points.optional(),
+    })
+    .strict(),
+  z.object({ mode: z.literal('free') }).strict(),
+]);
+
+const ruleSchema = z
+  .object({
+    delta: z.number().int().min(-2_147_483_648).max(2_147_483_647),
+    cooldown_seconds: z.number().int().min(0).default(0),
+    daily_cap: z.number().int().positive().optional(),
+    single_cap: z.number().int().positive().optional(),
+    per_unit: z.boolean().default(false),
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+
+const rewardGrantSchema = z.object({ asset: name, amount: z.number().int().positive().max(Number.MAX_SAFE_INTEGER) }).strict();
+
+const affinitySchema = z
+  .object({
+    settings: z
+      .object({
+        max_affinity: z.number().int().positive().max(2_147_483_647).default(1000),
+        timezone: timezone.optional(),
+        global_daily_cap: z.number().int().positive().optional(),
+        decay: z
+          .object({
+            after_idle_days: z.number().int().min(0),
+            per_day: z.number().int().min(0),
+            floor: z.number().int().min(0).default(0),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({ max_affinity: 1000 }),
+    rules: z.record(name, ruleSchema).default({}),
+    levels: z
+      .array(z.object({ level: z.number().int().min(0), threshold: z.number().int().min(0), rewards: z.array(rewardGrantSchema).default([]) }).strict())
+      .default([{ level: 1, threshold: 0, rewards: [] }]),
+  })
+  .strict();
+
+const productSchema = z
+  .object({
+    asset: name,
+    amount: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+    price_cents: z.number().int().min(0),
+    original_price_cents: z.number().int().min(0).optional(),
+    active: z.boolean().default(true),
+  })
+  .strict();
+
+const rewardRuleSchema = z
+  .object({
+    versions: z.array(z.string().min(1)).min(1),
+    asset: name,
+    amount: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+    daily_cap: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export const configDocumentSchema = z
+  .object({
+    timezone: timezone.default('Asia/Shanghai'),
+    assets: z.record(name, assetSchema).default({}),
+    pricing: z.record(name, z.record(name, pricingRuleSchema)).default({}),
+    affinity: affinitySchema.optional(),
+    products: z.record(name, productSchema).default({}),
+    rewards: z.record(z.string().min(1).max(128), rewardRuleSchema).default({}),
+  })
+  .strict()
+  .superRefine((doc, ctx) => {
+    for (const asset of Object.keys(doc.pricing)) {
+      if (!doc.assets[asset]) ctx.addIssue({ code: 'custom', path: ['pricing', asset], message: `asset ${asset} is not declared under assets` });
+    }
+    for (const [sku, p] of Object.entries(doc.products)) {
+      if (!doc.assets[p.asset]) ctx.addIssue({ code: 'custom', path: ['products', sku, 'asset'], message: `asset ${p.asset} is not declared` });
+    }
+    for (const [type, r] of Object.entries(doc.rewards)) {
+      if (!doc.assets[r.asset]) ctx.addIssue({ code: 'custom', path: ['rewards', type, 'asset'], message: `asset ${r.asset} is not declared` });
+    }
+    const levels = doc.affinity?.levels ?? [];
+    const seen = new Set<number>();
+    levels.forEach((l, i) => {
+      if (seen.has(l.level)) ctx.addIssue({ code: 'custom', path: ['affinity', 'levels', i], message: `level ${l.level} appears twice` });
+      seen.add(l.level);
+      for (const r of l.rewards) {
+        if (!doc.assets[r.asset]) ctx.addIssue({ code: 'custom', path: ['affinity', 'levels', i, 'rewards'], message: `asset ${r.asset} is not declared` });
+      }
+    });
+  });
+
+export type ConfigDocument = z.infer<typeof configDocumentSchema>;
+export type PricingRule = z.infer<typeof pricingRuleSchema>;
+export type AffinityConfig = z.infer<typeof affinitySchema>;
+export type AffinityRule = z.infer<typeof ruleSchema>;
+
+export class ConfigInvalidError extends Error {
+  constructor(readonly issues: { path: string; message: string }[]) {
+    super(`config document refused: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
+    this.name = 'ConfigInvalidError';
+  }
+}
+
+export function parseConfigDocument(input: unknown): ConfigDocument {
+  const parsed = configDocumentSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigInvalidError(parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+  }
+  return parsed.data;
+}
+
+/** An empty document: what is in force before any config was applied. */
+export const EMPTY_CONFIG: ConfigDocument = parseConfigDocument({});

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import type { Db } from '../db/client.ts';
+import { EMPTY_CONFIG, parseConfigDocument, type ConfigDocument } from './document.ts';
+
+export interface LoadedConfig {
+  version: number;
+  doc: ConfigDocument;
+}
+
+export interface ApplySummary {
+  version: number;
+  changed: boolean;
+}
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Stable JSON (sorted keys) — the basis of config and payload hashes. */
+export function canonicalJson(value: unknown): string {
+  return canonical(value);
+}
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export async function readConfigFile(path: string): Promise<unknown> {
+  const text = await readFile(path, 'utf8');
+  return path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+}
+
+/**
+ * Validates and stores a config document as a new version. Applying the document in force again changes
+ * nothing (idempotent). Versions are kept: the history says which rules were in force when.
+ */
+export async function applyConfig(db: Db, input: unknown): Promise<ApplySummary> {
+  const doc = parseConfigDocument(input);
+  const hash = sha256(canonicalJson(doc));
+  const [current] = await db<{ version: bigint; doc_hash: string }[]>`
+    SELECT version, doc_hash FROM config_documents ORDER BY version DESC LIMIT 1`;
+  if (current && current.doc_hash === hash) return { version: Number(current.version), changed: false };
+  const [row] = await db<{ version: bigint }[]>`
+    INSERT INTO config_documents (doc, doc_hash) VALUES (${db.json(doc as never)}, ${hash}) RETURNING version`;
+  return { version: Number(row!.version), changed: true };
+}
+
+/**
+ * The config in force, cached per process. `get(db)` costs one indexed lookup of the newest version, so a
+ * config applied a moment ago is what the next ledger transaction prices with.
+ */
+export class ConfigCache {
+  private loaded: LoadedConfig = { version: 0, doc: EMPTY_CONFIG };
+
+  async get(db: Db): Promise<LoadedConfig> {
+    const [row] = await db<{ version: bigint }[]>`SELECT max(version) AS version FROM config_documents`;
+    return this.ensure(db, Number(row?.version ?? 0));
+  }
+
+  /** Loads `version` unless it is the one cached. */
+  async ensure(db: Db, version: number): Promise<LoadedConfig> {
+    if (version === this.loaded.version) return this.loaded;
+    if (version === 0) return (this.loaded = { version: 0, doc: EMPTY_CONFIG });
+    const [row] = await db<{ doc: unknown }[]>`SELECT doc FROM config_documents WHERE version = ${version}`;
+    // Stored documents were validated on apply; parsing again fills defaults added since.
+    this.loaded = { version, doc: parseConfigDocument(row!.doc) };
+    return this.loaded;
+  }
+
+  peek(): LoadedConfig {
+    return this.loaded;
+  }
+}

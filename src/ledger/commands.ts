@@ -1,0 +1,68 @@
+import type { Usage } from '../domain/pricing.ts';
+import type { Policy } from '../domain/account.ts';
+import type { PermanentJobError } from '../errors.ts';
+
+/** What every command carries for exactly-once: the queue + event id it is keyed by and its payload hash. */
+export interface CommandKey {
+  queue: string;
+  eventId: string;
+  /** BullMQ job id, for dead-lettering (equal to eventId for well-behaved producers). */
+  jobId: string;
+  payloadHash: string;
+  /** The payload as received, kept with a dead letter. */
+  payload: unknown;
+}
+
+export interface GrantCommand extends CommandKey {
+  op: 'grant';
+  userId: string;
+  asset: string;
+  amount: bigint;
+  source: string;
+  sourceId: string | null;
+  /** ISO timestamp, null = never, undefined = the asset's default expiry. */
+  expiresAt: string | null | undefined;
+  description: string | null;
+}
+
+export interface ChargeCommand extends CommandKey {
+  op: 'charge';
+  userId: string;
+  asset: string;
+  sourceType: string;
+  sourceId: string;
+  usage: Usage | null;
+  /** Explicit amount; otherwise priced from the asset's pricing for sourceType. */
+  amount: bigint | null;
+  policy: Policy;
+  occurredAt: Date;
+  description: string | null;
+  /** Settles this hold: `policy` is ignored, what exceeds the hold is post-paid. */
+  holdId?: string | null;
+}
+
+/** Gives back (part of) an applied charge to the batches it burned. The account is the charge's. */
+export interface RefundCommand extends CommandKey {
+  op: 'refund';
+  chargeEventId: string;
+  /** null = all that is left refundable. */
+  amount: bigint | null;
+  reason: string | null;
+}
+
+/** An external event turned into a grant by the matching reward rule in the config in force. */
+export interface RewardCommand extends CommandKey {
+  op: 'reward';
+  eventType: string;
+  eventVersion: string;
+  userId: string;
+  sourceRefId: string;
+  occurredAt: Date;
+}
+
+export type LedgerCommand = GrantCommand | ChargeCommand | RefundCommand | RewardCommand;
+
+/** A job's return value: small, JSON, CONTRACT §3. */
+export type ApplyResult = { outcome: string } & Record<string, unknown>;
+
+export type CommandOutcome = { ok: true; result: ApplyResult } | { ok: false; error: PermanentJobError };

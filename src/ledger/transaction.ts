@@ -1,0 +1,26 @@
+import type { ConfigCache } from '../config/store.ts';
+import type { Sql } from '../db/client.ts';
+import { applyLedgerCommands, type ApplyContext, type ApplyReport } from './apply.ts';
+import { outboxCommitted } from '../outbox/after-commit.ts';
+import type { CommandOutcome, LedgerCommand } from './commands.ts';
+
+/** One ledger transaction: the transaction's clock and config version, then every command in order. */
+export async function runLedgerTransaction(sql: Sql, configs: ConfigCache, cmds: LedgerCommand[]): Promise<CommandOutcome[]> {
+  return (await runLedger(sql, configs, cmds)).outcomes;
+}
+
+export async function runLedger(
+  sql: Sql,
+  configs: ConfigCache,
+  cmds: LedgerCommand[],
+  extra: Pick<ApplyContext, 'alsoExpire'> = {},
+): Promise<ApplyReport> {
+  const report = (await sql.begin(async (tx) => {
+    const [clock] = await tx<{ now: Date; version: bigint | null }[]>`
+      SELECT now() AS now, (SELECT max(version) FROM config_documents) AS version`;
+    const config = await configs.ensure(tx, Number(clock!.version ?? 0));
+    return applyLedgerCommands(tx, cmds, { ...extra, config: config.doc, now: clock!.now });
+  })) as ApplyReport;
+  outboxCommitted(report.outboxRows);
+  return report;
+}

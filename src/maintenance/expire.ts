@@ -1,0 +1,35 @@
+import type { ConfigCache } from '../config/store.ts';
+import type { Sql } from '../db/client.ts';
+import { runLedger } from '../ledger/transaction.ts';
+
+export interface ExpireSummary {
+  task: 'expire';
+  accounts: number;
+  batches_expired: number;
+  amount_expired: number;
+}
+
+const CHUNK = 200;
+
+/**
+ * The sweep: writes `expire` entries for every batch past its expiry. Reads and charges never wait for it
+ * (they treat a lapsed batch as gone already); it makes the history and stored totals catch up. Each chunk
+ * of accounts is one ordinary ledger transaction, so it locks and orders exactly like event processing.
+ */
+export async function runExpire(sql: Sql, configs: ConfigCache): Promise<ExpireSummary> {
+  const summary: ExpireSummary = { task: 'expire', accounts: 0, batches_expired: 0, amount_expired: 0 };
+  let after = '';
+  for (;;) {
+    const due = await sql<{ user_id: string; asset: string; key: string }[]>`
+      SELECT DISTINCT a.user_id, a.asset, a.user_id || chr(1) || a.asset AS key
+      FROM batches b JOIN accounts a USING (account_id)
+      WHERE NOT b.expired AND b.remaining > 0 AND b.expires_at <= now() AND a.user_id || chr(1) || a.asset > ${after}
+      ORDER BY key LIMIT ${CHUNK}`;
+    if (due.length === 0) return summary;
+    const report = await runLedger(sql, configs, [], { alsoExpire: due.map((d) => ({ userId: d.user_id, asset: d.asset })) });
+    summary.accounts += due.length;
+    summary.batches_expired += report.expired.batches;
+    summary.amount_expired += Number(report.expired.amount);
+    after = due.at(-1)!.key;
+  }
+}

@@ -1,0 +1,21 @@
+import type { ConfigCache } from '../config/store.ts';
+import type { Sql } from '../db/client.ts';
+import { runExpire } from './expire.ts';
+import { runReconcile } from './reconcile.ts';
+
+export interface MaintenanceDeps {
+  sql: Sql;
+  configs: ConfigCache;
+}
+
+export type MaintenanceTask = (deps: MaintenanceDeps) => Promise<{ task: string }>;
+
+/** Every maintenance task by name: the CLI, the HTTP admin route and the scheduler all run them from here. */
+export const MAINTENANCE_TASKS = new Map<string, MaintenanceTask>([
+  ['expire', ({ sql, configs }) => runExpire(sql, configs)],
+  ['reconcile', ({ sql }) => runReconcile(sql)],
+]);
+
+export function registerMaintenanceTask(name: string, task: MaintenanceTask): void {
+  MAINTENANCE_TASKS.set(name, task);
+}

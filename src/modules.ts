@@ -1,0 +1,7 @@
+// Feature modules register their routes, role hooks, commands and maintenance tasks on import.
+// This file is the list; the CLI imports it once.
+import './cli/dev.ts';
+import './push/register.ts';
+import './affinity/register.ts';
+import './money/register.ts';
+import './ops/register.ts';

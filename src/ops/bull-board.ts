@@ -1,0 +1,38 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.ts';
+import { HttpError } from '../errors.ts';
+import { authorize } from '../http/auth.ts';
+import { ALL_QUEUES, opsQueue } from './snapshot.ts';
+
+export const BULL_BOARD_PATH = '/admin/queues';
+
+/**
+ * Bull Board at /admin/queues over every tally queue, behind the admin token: as a Bearer token, or as the
+ * password of HTTP Basic (user `admin`) so a person's browser can open it. Not read-only: an operator
+ * retries, promotes and cleans jobs from here.
+ */
+export async function bullBoardRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  // Bull Board's plugin installs its own error handler, which would turn a thrown 401 into a 500:
+  // the refusal is sent from the hook itself, in tally's error shape.
+  const check = authorize({ api: ctx.env.TALLY_API_TOKEN, admin: ctx.env.TALLY_ADMIN_TOKEN }, 'admin', { allowBasic: true });
+  app.addHook('onRequest', async (req, reply) => {
+    try {
+      await check(req, reply);
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
+    }
+  });
+  const serverAdapter = new FastifyAdapter();
+  serverAdapter.setBasePath(BULL_BOARD_PATH);
+  createBullBoard({
+    // The producer's Queue objects share the process's Redis connection; ctx.close() closes them.
+    queues: ALL_QUEUES.map((name) => new BullMQAdapter(opsQueue(ctx, name), { readOnlyMode: false, allowRetries: true })),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: 'tally' } },
+  });
+  await app.register(serverAdapter.registerPlugin(), { prefix: BULL_BOARD_PATH });
+}

@@ -1,0 +1,161 @@
+import type { Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+/**
+ * Job counters and the processing-latency histogram, kept in Redis rather than in process memory: under PM2
+ * the worker processes serve no HTTP, so whichever api process is scraped reports the whole deployment's
+ * totals. Each process counts in memory and adds its deltas with one HINCRBY pipeline per second, so the
+ * cost stays one round trip a second however many jobs run.
+ */
+
+/** Histogram bucket bounds for job processing time, seconds (group commit makes most jobs take 5–200 ms). */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+const FLUSH_MS = 1000;
+
+export function jobStatsKey(prefix: string): string {
+  return `${prefix}:ops:jobs`; // under the BullMQ prefix, so `{tally}` keeps it in the queues' cluster slot
+}
+/** One small hash per minute (`queue|outcome` → count), kept two hours: the dashboard's last-hour series. */
+export function minuteKey(prefix: string, minute: number): string {
+  return `${prefix}:ops:m:${minute}`;
+}
+const MINUTE_TTL_S = 2 * 3600;
+export function reconcileKey(prefix: string): string {
+  return `${prefix}:ops:reconcile`;
+}
+
+/** Hash fields: `p|queue|outcome`, `f|queue|reason`, `b|queue|le` (cumulative), `s|queue` (ms), `c|queue`. */
+const pending = new Map<string, number>();
+let sink: { redis: Redis; prefix: string } | undefined;
+let timer: NodeJS.Timeout | undefined;
+
+function add(field: string, by: number): void {
+  pending.set(field, (pending.get(field) ?? 0) + by);
+}
+
+/** The stable code a failure reason starts with (`invalid_payload: …`), or `error` for anything else. */
+export function reasonCode(reason: string | undefined): string {
+  const m = /^([a-z_]{3,40}):/.exec(reason ?? '');
+  return m ? m[1]! : 'error';
+}
+
+function minuteNow(): number {
+  return Math.floor(Date.now() / 60_000);
+}
+
+export function recordCompleted(queue: string, outcome: string, ms: number): void {
+  add(`p|${queue}|${outcome}`, 1);
+  add(`m|${minuteNow()}|${queue}|${outcome}`, 1);
+  const s = Math.max(0, ms) / 1000;
+  for (const le of LATENCY_BUCKETS) if (s <= le) add(`b|${queue}|${le}`, 1);
+  add(`s|${queue}`, Math.round(ms));
+  add(`c|${queue}`, 1);
+}
+
+export function recordFailed(queue: string, reason: string | undefined): void {
+  add(`f|${queue}|${reasonCode(reason)}`, 1);
+  add(`m|${minuteNow()}|${queue}|failed`, 1);
+}
+
+function outcomeOf(job: Job): string {
+  const rv = job.returnvalue as { outcome?: unknown } | null | undefined;
+  return typeof rv?.outcome === 'string' ? rv.outcome : 'done';
+}
+
+/** Counts every job the worker finishes; the reconcile task's summary is kept for the metric and dashboard. */
+export function observeWorker(worker: Worker): void {
+  worker.on('completed', (job) => {
+    const ms = job.finishedOn && job.processedOn ? job.finishedOn - job.processedOn : 0;
+    recordCompleted(worker.name, outcomeOf(job), ms);
+    if (job.name === 'reconcile' && sink) {
+      void sink.redis.set(reconcileKey(sink.prefix), JSON.stringify({ ...(job.returnvalue as object), at: new Date().toISOString() })).catch(() => {});
+    }
+  });
+  worker.on('failed', (job, err) => recordFailed(worker.name, job?.failedReason ?? err?.message));
+  // The last jobs of a deploy finish during close(): flush once the worker has stopped (Redis is still open).
+  worker.on('closed', () => void flushJobStats());
+}
+
+export async function flushJobStats(): Promise<void> {
+  if (!sink || pending.size === 0) return;
+  const batch = [...pending.entries()];
+  pending.clear();
+  const key = jobStatsKey(sink.prefix);
+  const pipe = sink.redis.pipeline();
+  const minutes = new Set<number>();
+  for (const [field, by] of batch) {
+    if (field.startsWith('m|')) {
+      const [, minute, queue, outcome] = field.split('|');
+      pipe.hincrby(minuteKey(sink.prefix, Number(minute)), `${queue}|${outcome}`, by);
+      minutes.add(Number(minute));
+    } else pipe.hincrby(key, field, by);
+  }
+  for (const m of minutes) pipe.expire(minuteKey(sink.prefix, m), MINUTE_TTL_S);
+  try {
+    await pipe.exec();
+  } catch {
+    for (const [field, by] of batch) add(field, by); // Redis away: keep the counts for the next flush
+  }
+}
+
+/** Starts flushing to `redis`; the returned stop flushes what is left. */
+export function startJobStatsSink(redis: Redis, prefix: string): { close(): Promise<void> } {
+  sink = { redis, prefix };
+  timer ??= setInterval(() => void flushJobStats(), FLUSH_MS);
+  timer.unref();
+  return {
+    async close() {
+      clearInterval(timer);
+      timer = undefined;
+      await flushJobStats();
+    },
+  };
+}
+
+export interface JobStats {
+  processed: { queue: string; outcome: string; count: number }[];
+  failed: { queue: string; reason: string; count: number }[];
+  latency: { queue: string; buckets: { le: number; count: number }[]; sumSeconds: number; count: number }[];
+}
+
+/** Reads the deployment-wide totals back. */
+export async function readJobStats(redis: Redis, prefix: string): Promise<JobStats> {
+  const raw = await redis.hgetall(jobStatsKey(prefix));
+  const stats: JobStats = { processed: [], failed: [], latency: [] };
+  const lat = new Map<string, JobStats['latency'][number]>();
+  const latOf = (queue: string) => {
+    let l = lat.get(queue);
+    if (!l) lat.set(queue, (l = { queue, buckets: LATENCY_BUCKETS.map((le) => ({ le, count: 0 })), sumSeconds: 0, count: 0 }));
+    return l;
+  };
+  for (const [field, value] of Object.entries(raw)) {
+    const [kind, queue = '', label = ''] = field.split('|');
+    const n = Number(value);
+    if (kind === 'p') stats.processed.push({ queue, outcome: label, count: n });
+    else if (kind === 'f') stats.failed.push({ queue, reason: label, count: n });
+    else if (kind === 'b') {
+      const b = latOf(queue).buckets.find((x) => x.le === Number(label));
+      if (b) b.count = n;
+    } else if (kind === 's') latOf(queue).sumSeconds = n / 1000;
+    else if (kind === 'c') latOf(queue).count = n;
+  }
+  stats.latency = [...lat.values()];
+  return stats;
+}
+
+/** The last `minutes` minutes, oldest first: per minute, `queue|outcome` → jobs finished in it. */
+export async function readMinuteSeries(redis: Redis, prefix: string, minutes = 60): Promise<{ minute: number; counts: Record<string, number> }[]> {
+  const last = minuteNow();
+  const pipe = redis.pipeline();
+  const wanted: number[] = [];
+  for (let m = last - minutes + 1; m <= last; m++) {
+    wanted.push(m);
+    pipe.hgetall(minuteKey(prefix, m));
+  }
+  const replies = (await pipe.exec()) ?? [];
+  return wanted.map((minute, i) => {
+    const raw = (replies[i]?.[1] ?? {}) as Record<string, string>;
+    return { minute, counts: Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)])) };
+  });
+}

@@ -1,0 +1,144 @@
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AppContext } from '../context.ts';
+import type { Sql } from '../db/client.ts';
+import type { Logger } from '../log.ts';
+import { onOutboxCommitted } from '../outbox/after-commit.ts';
+import { QUEUE } from '../queues/common.ts';
+import { createRedis } from '../redis.ts';
+import { WORKER_DEFAULTS } from '../workers/worker-deps.ts';
+import { workerCreated } from '../workers/worker-registry.ts';
+import { toMessage, userChannel } from './message.ts';
+import { pushMetrics } from './metrics.ts';
+import { pushSettings } from './settings.ts';
+import { claimOutbox } from './sql/claim-outbox.ts';
+
+export interface RelayDeps {
+  sql: Sql;
+  /** A connection that fails fast (see `createPublisher`): a relay transaction must not wait out an outage. */
+  publisher: Redis;
+  prefix: string;
+}
+
+export interface RelaySummary {
+  relayed: number;
+  batches: number;
+  /** Rows were left for the next job (the batch budget ran out while rows kept coming). */
+  more: boolean;
+}
+
+/**
+ * Relays the outbox: claim a batch, publish it on each user's channel, commit the marks. A row is marked
+ * relayed only in the transaction that published it, so a crash anywhere re-publishes rather than loses.
+ */
+export async function relayOutbox(deps: RelayDeps, batch = pushSettings.relayBatch, maxBatches = pushSettings.relayBatchesPerJob): Promise<RelaySummary> {
+  let relayed = 0;
+  for (let batches = 0; batches < maxBatches; batches++) {
+    const n = await deps.sql.begin(async (tx) => {
+      const rows = await claimOutbox(tx, batch);
+      if (rows.length === 0) return 0;
+      const pipeline = deps.publisher.pipeline();
+      for (const row of rows) pipeline.publish(userChannel(deps.prefix, row.user_id), JSON.stringify(toMessage(row)));
+      const replies = (await pipeline.exec()) ?? [];
+      const failed = replies.find(([err]) => err);
+      if (failed || replies.length !== rows.length) throw failed?.[0] ?? new Error('publish pipeline incomplete');
+      return rows.length;
+    });
+    relayed += n;
+    pushMetrics.relayed.inc(n);
+    if (n < batch) return { relayed, batches: batches + 1, more: false };
+  }
+  return { relayed, batches: maxBatches, more: true };
+}
+
+/** Commands fail within seconds instead of queueing through an outage, so no relay transaction hangs. */
+export function createPublisher(url: string): Redis {
+  return createRedis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 5_000 });
+}
+
+const FAST_PATH_JOB = {
+  // At most one fast-path job waits while one runs: every commit is covered by a job that starts after it,
+  // and a burst of commits costs two jobs, not one per commit.
+  deduplication: { id: 'relay', keepLastIfActive: true },
+  removeOnComplete: true,
+  removeOnFail: { count: 100 },
+} as const;
+
+/**
+ * The fast path: after a commit that wrote outbox rows, enqueue a fanout job. Fire-and-forget: it never
+ * awaits in the committing code, at most one enqueue is in flight per process (a Redis outage cannot pile
+ * up promises), and a failure is counted and left to the sweep.
+ */
+export function startFastPath(queue: Queue, log: Logger): () => void {
+  let inFlight = false;
+  let again = false;
+  const kick = (): void => {
+    if (inFlight) {
+      again = true;
+      return;
+    }
+    inFlight = true;
+    queue
+      .add('relay', {}, FAST_PATH_JOB)
+      .catch((err: Error) => {
+        pushMetrics.enqueueFailures.inc();
+        log.warn({ err: { message: err.message } }, 'push fast path: enqueue failed (the sweep will relay)');
+      })
+      .finally(() => {
+        inFlight = false;
+        if (again) {
+          again = false;
+          kick();
+        }
+      });
+  };
+  return onOutboxCommitted(() => {
+    if (pushSettings.fastPath) kick();
+  });
+}
+
+/** Worker role: the fanout worker (fast-path and sweep jobs alike relay the outbox) and the fast path. */
+export async function startRelay(ctx: AppContext): Promise<{ close(): Promise<void> }> {
+  const log = ctx.log.child({ role: 'worker', queue: QUEUE.pushFanout });
+  const publisher = createPublisher(ctx.env.REDIS_URL);
+  publisher.on('error', (err) => log.warn({ err: { message: err.message } }, 'push publisher connection error'));
+  const deps: RelayDeps = { sql: ctx.sql, publisher, prefix: ctx.env.TALLY_PREFIX };
+  const queue = new Queue(QUEUE.pushFanout, { connection: ctx.redis, prefix: ctx.env.TALLY_PREFIX });
+  const stopFastPath = startFastPath(queue, log);
+
+  const worker = new Worker(
+    QUEUE.pushFanout,
+    async (job) => {
+      try {
+        const summary = await relayOutbox(deps);
+        if (summary.more) await queue.add('relay', {}, FAST_PATH_JOB);
+        if (summary.relayed > 0) log.debug({ job: job.name, ...summary }, 'outbox relayed');
+        return summary;
+      } catch (err) {
+        // Nothing is lost: unpublished rows stay unrelayed for the next job or sweep.
+        pushMetrics.relayFailures.inc();
+        log.warn({ err: { message: (err as Error).message }, job: job.name }, 'outbox relay failed');
+        throw err;
+      }
+    },
+    { connection: ctx.redis, prefix: ctx.env.TALLY_PREFIX, concurrency: 2, ...WORKER_DEFAULTS, removeOnComplete: { count: 100 } },
+  );
+  worker.on('error', (err) => log.error({ err }, 'push fanout worker error'));
+  workerCreated(worker); // job metrics attach here
+
+  return {
+    async close() {
+      stopFastPath();
+      await worker.close();
+      await queue.close();
+      await publisher.quit().catch(() => publisher.disconnect());
+    },
+  };
+}
+
+/** Scheduler role: the safety-net sweep, a BullMQ job scheduler (fires once per interval however many schedulers run). */
+export async function startSweepSchedule(ctx: AppContext): Promise<{ close(): Promise<void> }> {
+  const queue = new Queue(QUEUE.pushFanout, { connection: ctx.redis, prefix: ctx.env.TALLY_PREFIX });
+  await queue.upsertJobScheduler('push-sweep', { every: pushSettings.sweepEveryMs }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: { count: 100 } } });
+  return { close: () => queue.close() };
+}

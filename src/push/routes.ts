@@ -1,0 +1,35 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppContext } from '../context.ts';
+import { HttpError } from '../errors.ts';
+import { PushGateway, STREAM_PATH } from './gateway.ts';
+import { pushSettings } from './settings.ts';
+import { verifyToken } from './token.ts';
+
+/** Gateways of the servers built in this process (tests and dev info look at them). */
+export const gateways = new Set<PushGateway>();
+
+/** The WebSocket endpoint on the API port: upgrades are taken on the raw server, before any fastify routing. */
+export async function pushRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  if (!ctx.env.TALLY_WS_SECRET) ctx.log.warn('TALLY_WS_SECRET is not set: every WebSocket connection will be refused');
+  const gateway = new PushGateway({
+    redisUrl: ctx.env.REDIS_URL,
+    prefix: ctx.env.TALLY_PREFIX,
+    secret: ctx.env.TALLY_WS_SECRET,
+    log: ctx.log.child({ role: 'api', component: 'push-gateway' }),
+    settings: pushSettings,
+  });
+  gateway.attach(app.server);
+  gateways.add(gateway);
+  // Before the HTTP server closes: it would otherwise wait for the upgraded sockets forever.
+  app.addHook('preClose', async () => {
+    gateways.delete(gateway);
+    await gateway.close();
+  });
+
+  /** A plain GET (no Upgrade header) gets the same token check, then 426. */
+  app.get(STREAM_PATH, async (req) => {
+    const check = verifyToken(ctx.env.TALLY_WS_SECRET, (req.query as { token?: string }).token);
+    if (!check.ok) throw new HttpError(401, 'unauthorized', check.reason === 'expired' ? 'token expired' : 'missing or invalid token');
+    throw new HttpError(426, 'upgrade_required', 'connect with a WebSocket client');
+  });
+}

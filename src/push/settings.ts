@@ -1,0 +1,24 @@
+/**
+ * Live-push tuning. Defaults suit production; tests and the benchmark lower the intervals before they
+ * start tally in-process (these are read when a role starts, not per event).
+ */
+export const pushSettings = {
+  /** Enqueue a fanout job right after every commit that wrote outbox rows. Off = the sweep alone delivers. */
+  fastPath: true,
+  /** How often the safety-net sweep relays rows a lost fast-path notification left behind. */
+  sweepEveryMs: 3_000,
+  /** Outbox rows one relay transaction claims and publishes. */
+  relayBatch: 500,
+  /** Batches one fanout job relays before it yields to the next job (a steady stream never starves others). */
+  relayBatchesPerJob: 20,
+  /** Relayed rows are kept this long (for audits and debugging), then pruned by `outbox-prune`. */
+  retentionHours: 24,
+  /** How often the prune maintenance task runs. */
+  pruneEveryMs: 10 * 60_000,
+  /** A socket that has not answered the previous ping when the next one is due is dropped. */
+  heartbeatMs: 30_000,
+  /** Bytes a socket may have queued unsent; a consumer that falls further behind is disconnected. */
+  maxBufferedBytes: 1024 * 1024,
+};
+
+export type PushSettings = typeof pushSettings;

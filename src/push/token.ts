@@ -1,0 +1,65 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { idSchema } from '../queues/common.ts';
+
+/**
+ * WebSocket client tokens, CONTRACT §5:
+ *   T = base64url(json{user_id, exp}) + "." + base64url(HMAC-SHA256(TALLY_WS_SECRET, first part))
+ * `exp` is in Unix seconds. The signature is over the first part exactly as sent (not a re-encoding),
+ * so any signer that follows the formula interoperates.
+ */
+export interface TokenClaims {
+  userId: string;
+  /** Unix seconds. */
+  exp: number;
+}
+
+export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'missing' | 'malformed' | 'forged' | 'expired' | 'no_secret' };
+
+const B64URL = /^[A-Za-z0-9_-]+$/;
+/** Longest token we parse: a 128-char user id and a 16-digit exp encode far below this. */
+const MAX_TOKEN_LENGTH = 1024;
+
+function mac(secret: string, body: string): Buffer {
+  return createHmac('sha256', secret).update(body).digest();
+}
+
+export function signToken(secret: string, claims: TokenClaims): string {
+  const body = Buffer.from(JSON.stringify({ user_id: claims.userId, exp: claims.exp })).toString('base64url');
+  return `${body}.${mac(secret, body).toString('base64url')}`;
+}
+
+/** Checks the signature before looking at the claims, so a forged token learns nothing about parsing. */
+export function verifyToken(secret: string | undefined, token: string | null | undefined, nowSeconds = Date.now() / 1000): TokenCheck {
+  if (!secret) return { ok: false, reason: 'no_secret' };
+  if (!token) return { ok: false, reason: 'missing' };
+  if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'malformed' };
+  const parts = token.split('.');
+  if (parts.length !== 2) return { ok: false, reason: 'malformed' };
+  const [body, sig] = parts as [string, string];
+  if (!B64URL.test(body) || !B64URL.test(sig)) return { ok: false, reason: 'malformed' };
+  const given = Buffer.from(sig, 'base64url');
+  const expected = mac(secret, body);
+  // The expected length is public (SHA-256), so checking it first leaks nothing; the comparison is constant-time.
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'forged' };
+  let claims: unknown;
+  try {
+    claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'malformed' };
+  }
+  const { user_id: userId, exp } = (claims ?? {}) as { user_id?: unknown; exp?: unknown };
+  if (typeof userId !== 'string' || !idSchema.safeParse(userId).success) return { ok: false, reason: 'malformed' };
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) return { ok: false, reason: 'malformed' };
+  if (exp <= nowSeconds) return { ok: false, reason: 'expired' };
+  return { ok: true, claims: { userId, exp } };
+}
+
+/** `90s`, `15m`, `1h`, `7d` or plain seconds → seconds. */
+export function parseTtl(text: string): number | null {
+  const m = /^(\d+)([smhd]?)$/.exec(text.trim());
+  if (!m) return null;
+  const n = Number(m[1]);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  const seconds = n * unit;
+  return seconds > 0 && Number.isSafeInteger(seconds) ? seconds : null;
+}

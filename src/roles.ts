@@ -1,0 +1,64 @@
+import type { AppContext } from './context.ts';
+import { buildServer } from './http/server.ts';
+import { startMaintenanceWorker, startScheduler } from './scheduler.ts';
+import { startLedgerWorkers } from './workers/ledger-worker.ts';
+import { batchedWorkerDeps } from './workers/worker-deps.ts';
+import { workerCreated } from './workers/worker-registry.ts';
+
+export type RoleName = 'api' | 'worker' | 'scheduler';
+export const ROLE_NAMES: RoleName[] = ['api', 'worker', 'scheduler'];
+
+export interface Running {
+  /** The HTTP port actually bound (when the api role runs). */
+  port?: number;
+  close(): Promise<void>;
+}
+
+/** Extra things a role starts (affinity workers, the push relay…), registered by their modules. */
+export type RoleHook = (ctx: AppContext) => Promise<{ close(): Promise<void> }>;
+const hooks: Record<RoleName, RoleHook[]> = { api: [], worker: [], scheduler: [] };
+export function onRoleStart(role: RoleName, hook: RoleHook): void {
+  hooks[role].push(hook);
+}
+
+/** The one start path: every role this process runs, and one close that stops them in reverse order. */
+export async function startRoles(ctx: AppContext, roles: Set<RoleName>): Promise<Running> {
+  const closers: (() => Promise<void>)[] = [];
+  let port: number | undefined;
+  if (roles.has('worker')) {
+    const ledger = startLedgerWorkers(batchedWorkerDeps(ctx));
+    closers.push(() => ledger.close());
+    const maintenance = startMaintenanceWorker(ctx);
+    closers.push(() => maintenance.close());
+    for (const w of [...ledger.workers, maintenance]) workerCreated(w); // observers (job metrics) attach here
+  }
+  if (roles.has('scheduler')) {
+    const s = await startScheduler(ctx);
+    closers.push(() => s.close());
+  }
+  for (const role of ROLE_NAMES) {
+    if (!roles.has(role)) continue;
+    for (const hook of hooks[role]) {
+      const h = await hook(ctx);
+      closers.push(() => h.close());
+    }
+  }
+  if (roles.has('api')) {
+    const app = await buildServer(ctx);
+    await app.listen({ port: ctx.env.PORT, host: ctx.env.HOST });
+    const addr = app.server.address();
+    port = typeof addr === 'object' && addr ? addr.port : ctx.env.PORT;
+    closers.push(() => app.close());
+  }
+  return {
+    port,
+    async close() {
+      // The HTTP server stops first (no new requests); then every worker and scheduler closes at once, so
+      // their grace periods overlap instead of adding up.
+      const [http, ...rest] = roles.has('api') ? [closers.pop()!, ...closers] : [undefined, ...closers];
+      const report = (err: unknown) => ctx.log.error({ err }, 'error while closing');
+      if (http) await http().catch(report);
+      await Promise.all(rest.map((c) => c().catch(report)));
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AffinityCommand } from '../affinity/commands.ts';
+import { toAffinityCommand } from '../affinity/to-command.ts';
+import { runAffinityTransaction } from '../affinity/transaction.ts';
+import type { ConfigCache } from '../config/store.ts';
+import type { Sql } from '../db/client.ts';
+import { PermanentJobError } from '../errors.ts';
+import type { ApplyResult, CommandOutcome } from '../ledger/commands.ts';
+import { recordDeadLetters } from '../ledger/sql/dead-letters.ts';
+import type { Logger } from '../log.ts';
+import { QUEUE } from '../queues/common.ts';
+import { Batcher } from './batcher.ts';
+import { closeWithGrace } from './graceful-close.ts';
+import { settle } from './job-outcome.ts';
+import { WORKER_DEFAULTS, lockOptions, type BatchedWorkerDeps } from './worker-deps.ts';
+import { workerCreated } from './worker-registry.ts';
+
+export type AffinityWorkerDeps = BatchedWorkerDeps;
+
+export interface AffinityWorker {
+  worker: Worker;
+  batcher: Batcher<AffinityCommand, CommandOutcome>;
+  close(): Promise<void>;
+}
+
+/**
+ * The `affinity-events` worker. Jobs are validated one by one, then group-committed: every event that
+ * arrives while a transaction runs goes into the next one, so a hot device costs one lock per batch.
+ */
+export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
+  const queue = QUEUE.affinityEvents;
+  const batcher = new Batcher<AffinityCommand, CommandOutcome>((cmds) => runAffinityTransaction(deps.sql, deps.configs, cmds), {
+    maxBatch: deps.batchMax,
+    parallel: deps.batchParallel,
+    log: deps.log,
+  });
+
+  const processor = async (job: Job, token?: string): Promise<ApplyResult> => {
+    const eventId = eventIdOf(job.data);
+    const log = deps.log.child({ queue, job_id: job.id, event_id: eventId, attempt: job.attemptsMade + 1 });
+    return settle(job, token, async () => {
+      let cmd: AffinityCommand;
+      try {
+        cmd = toAffinityCommand(job);
+      } catch (err) {
+        if (err instanceof PermanentJobError) {
+          await recordDeadLetters(deps.sql, [{ queue, job_id: job.id ?? '', event_id: eventId, reason_code: err.code, reason: err.message, payload: job.data }]);
+          log.warn({ reason: err.message }, 'job refused');
+        }
+        throw err;
+      }
+      const outcome = await batcher.submit(cmd);
+      if (!outcome.ok) {
+        log.warn({ reason: outcome.error.message }, 'job refused');
+        throw outcome.error;
+      }
+      log.debug({ outcome: outcome.result.outcome }, 'job applied');
+      return outcome.result;
+    });
+  };
+
+  const worker = new Worker(queue, processor, { connection: deps.redis, prefix: deps.prefix, concurrency: deps.concurrency, ...WORKER_DEFAULTS,
+    ...lockOptions(deps.lockDuration) });
+  worker.on('error', (err) => deps.log.error({ err, queue }, 'worker error'));
+  workerCreated(worker); // job metrics attach here
+  return {
+    worker,
+    batcher,
+    close: () => closeWithGrace([worker], batcher, deps.shutdownGraceMs),
+  };
+}
+
+function eventIdOf(data: unknown): string | null {
+  const id = (data as { event_id?: unknown } | null)?.event_id;
+  return typeof id === 'string' ? id.slice(0, 128) : null;
+}

@@ -1,0 +1,133 @@
+import { ShutdownError, isTransient } from '../errors.ts';
+import type { Logger } from '../log.ts';
+
+export interface BatcherOptions {
+  /** Most items one run gets. */
+  maxBatch: number;
+  /** Runs in flight at once; further items wait and go together into the next run. */
+  parallel: number;
+  log: Logger;
+  /** Backoff for transient faults: first delay and cap, in ms. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+}
+
+interface Waiter<I, O> {
+  item: I;
+  resolve: (o: O) => void;
+  reject: (e: unknown) => void;
+}
+
+type State = 'open' | 'closing' | 'closed';
+
+/**
+ * Group commit. Callers `submit` one item each and await its own result; items that arrive while a run is
+ * in flight are gathered and go together into the next run (natural batching: no timer, so an idle system
+ * answers at once and a busy one amortises every commit over hundreds of items).
+ *
+ * Failures: a transient fault retries the whole run with capped exponential backoff, for as long as the
+ * batcher is open. Any other failure of a run of several items re-runs each item alone, so one bad item
+ * cannot sink its batch-mates; an item that fails alone gets its own error.
+ */
+export class Batcher<I, O> {
+  private queue: Waiter<I, O>[] = [];
+  private inFlight = 0;
+  private state: State = 'open';
+  private idle: (() => void)[] = [];
+  /** Backoff sleeps in progress; close() cuts them short so a retry loop ends at once. */
+  private sleepers = new Set<() => void>();
+
+  constructor(
+    private readonly run: (items: I[]) => Promise<O[]>,
+    private readonly opts: BatcherOptions,
+  ) {}
+
+  submit(item: I): Promise<O> {
+    if (this.state !== 'open') return Promise.reject(new ShutdownError());
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** A run is waiting out a transient fault (e.g. the database is unreachable). */
+  get retrying(): boolean {
+    return this.sleepers.size > 0;
+  }
+
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  /** Stops taking items, lets in-flight runs finish, and rejects what never started with ShutdownError. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closing';
+    for (const w of this.queue.splice(0)) w.reject(new ShutdownError());
+    for (const wake of this.sleepers) wake();
+    if (this.inFlight > 0) await new Promise<void>((r) => this.idle.push(r));
+    this.state = 'closed';
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight < this.opts.parallel) {
+      const batch = this.queue.splice(0, this.opts.maxBatch);
+      this.inFlight++;
+      void this.execute(batch).finally(() => {
+        this.inFlight--;
+        if (this.inFlight === 0) for (const r of this.idle.splice(0)) r();
+        this.pump();
+      });
+    }
+  }
+
+  private async execute(batch: Waiter<I, O>[]): Promise<void> {
+    try {
+      const results = await this.withRetry(() => this.run(batch.map((w) => w.item)));
+      batch.forEach((w, i) => w.resolve(results[i]!));
+    } catch (err) {
+      if (batch.length === 1 || err instanceof ShutdownError) {
+        for (const w of batch) w.reject(err);
+        return;
+      }
+      this.opts.log.warn({ err, size: batch.length }, 'batch failed; applying its items one by one');
+      for (const w of batch) {
+        try {
+          const [result] = await this.withRetry(() => this.run([w.item]));
+          w.resolve(result!);
+        } catch (single) {
+          w.reject(single);
+        }
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
+  }
+
+  private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
+    const base = this.opts.retryBaseMs ?? 50;
+    const cap = this.opts.retryMaxMs ?? 5000;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isTransient(err) || err instanceof ShutdownError) throw err;
+        if (this.state !== 'open') throw new ShutdownError();
+        const delay = Math.min(cap, base * 2 ** Math.min(attempt, 16)) * (0.5 + Math.random() / 2);
+        if (attempt === 0 || attempt % 10 === 0) this.opts.log.warn({ err, attempt, delay_ms: Math.round(delay) }, 'transient fault; retrying');
+        await this.sleep(delay);
+        if (this.state !== 'open') throw new ShutdownError();
+      }
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import type { Job } from 'bullmq';
+import { canonicalJson, sha256 } from '../config/store.ts';
+import { invalidPayload } from '../errors.ts';
+import type { LedgerCommand } from '../ledger/commands.ts';
+import { chargesJobSchema } from '../queues/charges/schema.ts';
+import { FUTURE_TOLERANCE_MS, QUEUE, describeIssues } from '../queues/common.ts';
+import { grantsJobSchema } from '../queues/grants/schema.ts';
+
+export function payloadHash(data: unknown): string {
+  return sha256(canonicalJson(data));
+}
+
+/** `occurred_at` or, by default, when the job was enqueued; too far in the future is bad input. */
+export function occurredAt(iso: string | undefined, job: Job, now = Date.now()): Date {
+  const at = iso ? new Date(iso) : new Date(job.timestamp);
+  if (at.getTime() > now + FUTURE_TOLERANCE_MS) throw invalidPayload('occurred_at is more than 5 minutes in the future');
+  return at;
+}
+
+/** Validates a `charges` or `grants` job (other languages enqueue raw JSON) into a ledger command. */
+export function toLedgerCommand(queue: string, job: Job): LedgerCommand {
+  const base = { queue, jobId: job.id ?? '', payloadHash: payloadHash(job.data), payload: job.data };
+  if (queue === QUEUE.charges) {
+    const parsed = chargesJobSchema.safeParse(job.data);
+    if (!parsed.success) throw invalidPayload(describeIssues(parsed.error));
+    const d = parsed.data;
+    if (d.type === 'refund') {
+      return {
+        ...base,
+        op: 'refund',
+        eventId: d.event_id,
+        chargeEventId: d.charge_event_id,
+        amount: d.amount === undefined ? null : BigInt(d.amount),
+        reason: d.reason ?? null,
+      };
+    }
+    return {
+      ...base,
+      op: 'charge',
+      eventId: d.event_id,
+      userId: d.user_id,
+      asset: d.asset,
+      sourceType: d.source_type,
+      sourceId: d.source_id,
+      usage: d.usage ?? null,
+      amount: d.amount === undefined ? null : BigInt(d.amount),
+      policy: d.policy ?? 'postpaid',
+      occurredAt: occurredAt(d.occurred_at, job),
+      description: d.description ?? null,
+      holdId: d.hold_id ?? null,
+    };
+  }
+  if (queue === QUEUE.grants) {
+    const parsed = grantsJobSchema.safeParse(job.data);
+    if (!parsed.success) throw invalidPayload(describeIssues(parsed.error));
+    const d = parsed.data;
+    if (d.type === 'reward.event') {
+      return {
+        ...base,
+        op: 'reward',
+        eventId: d.event_id,
+        eventType: d.event_type,
+        eventVersion: d.event_version,
+        userId: d.receiver_user_id,
+        sourceRefId: d.source_ref_id,
+        occurredAt: occurredAt(d.occurred_at, job),
+      };
+    }
+    return {
+      ...base,
+      op: 'grant',
+      eventId: d.event_id,
+      userId: d.user_id,
+      asset: d.asset,
+      amount: BigInt(d.amount),
+      source: d.source,
+      sourceId: d.source_id ?? null,
+      expiresAt: d.expires_at,
+      description: d.description ?? null,
+    };
+  }
+  throw new Error(`not a ledger queue: ${queue}`);
+}

@@ -1,0 +1,86 @@
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ConfigCache } from '../config/store.ts';
+import type { Sql } from '../db/client.ts';
+import { PermanentJobError } from '../errors.ts';
+import type { ApplyResult, CommandOutcome, LedgerCommand } from '../ledger/commands.ts';
+import { recordDeadLetters } from '../ledger/sql/dead-letters.ts';
+import { runLedgerTransaction } from '../ledger/transaction.ts';
+import type { Logger } from '../log.ts';
+import { QUEUE } from '../queues/common.ts';
+import { Batcher } from './batcher.ts';
+import { settle } from './job-outcome.ts';
+import { closeWithGrace } from './graceful-close.ts';
+import { toLedgerCommand } from './ledger-commands.ts';
+import { WORKER_DEFAULTS, lockOptions, type BatchedWorkerDeps } from './worker-deps.ts';
+
+export type LedgerWorkerDeps = BatchedWorkerDeps;
+
+export interface LedgerWorkers {
+  workers: Worker[];
+  batcher: Batcher<LedgerCommand, CommandOutcome>;
+  close(): Promise<void>;
+}
+
+
+/**
+ * Workers for `charges` and `grants`. Both feed one in-process batcher, so grants and charges of the same
+ * account commit in one transaction, in arrival order, and every commit carries up to `batchMax` events.
+ */
+export function startLedgerWorkers(deps: LedgerWorkerDeps): LedgerWorkers {
+  const batcher = new Batcher<LedgerCommand, CommandOutcome>((cmds) => runLedgerTransaction(deps.sql, deps.configs, cmds), {
+    maxBatch: deps.batchMax,
+    parallel: deps.batchParallel,
+    log: deps.log,
+  });
+
+  const debug = deps.log.isLevelEnabled('debug');
+  const processor = (queue: string) => async (job: Job, token?: string): Promise<ApplyResult> => {
+    // One child logger per job, made only when the job has something to say (hot path: thousands per second).
+    const log = () => deps.log.child({ queue, job_id: job.id, event_id: eventIdOf(job.data), attempt: job.attemptsMade + 1 });
+    return settle(job, token, async () => {
+      let cmd: LedgerCommand;
+      try {
+        cmd = toLedgerCommand(queue, job);
+      } catch (err) {
+        if (err instanceof PermanentJobError) {
+          await recordDeadLetters(deps.sql, [
+            { queue, job_id: job.id ?? '', event_id: eventIdOf(job.data), reason_code: err.code, reason: err.message, payload: job.data },
+          ]);
+          log().warn({ reason: err.message }, 'job refused');
+        }
+        throw err;
+      }
+      const outcome = await batcher.submit(cmd);
+      if (!outcome.ok) {
+        log().warn({ reason: outcome.error.message }, 'job refused');
+        throw outcome.error;
+      }
+      if (debug) log().debug({ outcome: outcome.result.outcome }, 'job applied');
+      return outcome.result;
+    });
+  };
+
+  const workers = [QUEUE.charges, QUEUE.grants].map(
+    (queue) =>
+      new Worker(queue, processor(queue), {
+        connection: deps.redis,
+        prefix: deps.prefix,
+        concurrency: deps.concurrency,
+        ...WORKER_DEFAULTS,
+        ...lockOptions(deps.lockDuration),
+      }),
+  );
+  for (const w of workers) w.on('error', (err) => deps.log.error({ err, queue: w.name }, 'worker error'));
+
+  return {
+    workers,
+    batcher,
+    close: () => closeWithGrace(workers, batcher, deps.shutdownGraceMs),
+  };
+}
+
+function eventIdOf(data: unknown): string | null {
+  const id = (data as { event_id?: unknown } | null)?.event_id;
+  return typeof id === 'string' ? id.slice(0, 128) : null;
+}

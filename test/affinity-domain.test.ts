@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { crossedLevels, dayKey, decideDecay, decideEvent, levelFor, progressOf, ruleAmount, type EventInput } from '../src/domain/affinity.ts';
+
+const levels = [
+  { level: 1, threshold: 0, rewards: [] },
+  { level: 2, threshold: 100, rewards: [{ asset: 'points', amount: 50 }] },
+  { level: 3, threshold: 200, rewards: [{ asset: 'points', amount: 70 }] },
+  { level: 4, threshold: 300, rewards: [] },
+];
+const chat = { delta: 2, cooldown_seconds: 60, daily_cap: 20, single_cap: 10, per_unit: false, enabled: true };
+const base: EventInput = {
+  rule: chat, units: 1, occurredAt: 1_000_000, appliedAt: [], ruleUsedToday: 0, globalUsedToday: 0,
+  globalDailyCap: 100, value: 0, maxAffinity: 1000,
+};
+
+describe('affinity domain: natural days', () => {
+  it('00:00 Asia/Shanghai is 16:00 UTC the day before', () => {
+    expect(dayKey(Date.parse('2026-03-01T15:59:59.999Z'), 'Asia/Shanghai')).toBe('2026-03-01');
+    expect(dayKey(Date.parse('2026-03-01T16:00:00Z'), 'Asia/Shanghai')).toBe('2026-03-02');
+  });
+  it('follows DST: New York midnight is 05:00 UTC in winter and 04:00 UTC in summer', () => {
+    expect(dayKey(Date.parse('2026-01-15T04:59:59Z'), 'America/New_York')).toBe('2026-01-14');
+    expect(dayKey(Date.parse('2026-01-15T05:00:00Z'), 'America/New_York')).toBe('2026-01-15');
+    expect(dayKey(Date.parse('2026-07-15T03:59:59Z'), 'America/New_York')).toBe('2026-07-14');
+    expect(dayKey(Date.parse('2026-07-15T04:00:00Z'), 'America/New_York')).toBe('2026-07-15');
+    // The 23-hour day of the spring change (2026-03-08) starts at 05:00 UTC and ends at 04:00 UTC.
+    expect(dayKey(Date.parse('2026-03-08T05:00:00Z'), 'America/New_York')).toBe('2026-03-08');
+    expect(dayKey(Date.parse('2026-03-09T03:59:59Z'), 'America/New_York')).toBe('2026-03-08');
+    expect(dayKey(Date.parse('2026-03-09T04:00:00Z'), 'America/New_York')).toBe('2026-03-09');
+  });
+});
+
+describe('affinity domain: the rule pipeline', () => {
+  it('no rule or a disabled rule', () => {
+    expect(decideEvent({ ...base, rule: undefined }).outcome).toBe('noop_no_rule');
+    expect(decideEvent({ ...base, rule: { ...chat, enabled: false } }).outcome).toBe('noop_no_rule');
+  });
+  it('cooldown is measured from the last applied event; 0 means none', () => {
+    expect(decideEvent({ ...base, appliedAt: [base.occurredAt - 59_999] }).outcome).toBe('noop_cooldown');
+    expect(decideEvent({ ...base, appliedAt: [base.occurredAt - 60_000] }).outcome).toBe('applied');
+    expect(decideEvent({ ...base, rule: { ...chat, cooldown_seconds: 0 }, appliedAt: [base.occurredAt] }).outcome).toBe('applied');
+    // A late event is judged against the applied events around it, not only the latest.
+    expect(decideEvent({ ...base, appliedAt: [base.occurredAt + 120_000, base.occurredAt - 30_000] }).outcome).toBe('noop_cooldown');
+    expect(decideEvent({ ...base, appliedAt: [base.occurredAt + 120_000, base.occurredAt - 60_000] }).outcome).toBe('applied');
+  });
+  it('per-unit amounts are clamped to single_cap', () => {
+    const gift = { delta: 15, per_unit: true, single_cap: 45, cooldown_seconds: 0, daily_cap: 60, enabled: true };
+    expect(ruleAmount(gift, 2)).toBe(30);
+    expect(ruleAmount(gift, 5)).toBe(45);
+    expect(ruleAmount({ ...chat, delta: -30, single_cap: 10 }, 1)).toBe(-10);
+  });
+  it('daily caps cut the change to what is left, then refuse', () => {
+    expect(decideEvent({ ...base, ruleUsedToday: 19 })).toEqual({ outcome: 'applied', change: 1 });
+    expect(decideEvent({ ...base, ruleUsedToday: 20 })).toEqual({ outcome: 'noop_rule_daily_cap', change: 0 });
+    expect(decideEvent({ ...base, globalUsedToday: 99 })).toEqual({ outcome: 'applied', change: 1 });
+    expect(decideEvent({ ...base, globalUsedToday: 100 })).toEqual({ outcome: 'noop_global_daily_cap', change: 0 });
+  });
+  it('negative rules are never capped, and clamp at 0', () => {
+    const rude = { delta: -10, cooldown_seconds: 0, per_unit: false, enabled: true, daily_cap: 1 };
+    expect(decideEvent({ ...base, rule: rude, value: 50, ruleUsedToday: 99, globalUsedToday: 999 })).toEqual({ outcome: 'applied', change: -10 });
+    expect(decideEvent({ ...base, rule: rude, value: 4 })).toEqual({ outcome: 'applied', change: -4 });
+    expect(decideEvent({ ...base, rule: rude, value: 0 })).toEqual({ outcome: 'noop_value_boundary', change: 0 });
+  });
+  it('clamps at max_affinity', () => {
+    expect(decideEvent({ ...base, value: 999 })).toEqual({ outcome: 'applied', change: 1 });
+    expect(decideEvent({ ...base, value: 1000 })).toEqual({ outcome: 'noop_value_boundary', change: 0 });
+    // max_affinity lowered below a stored value: a gain changes nothing rather than cutting the value.
+    expect(decideEvent({ ...base, value: 1200 })).toEqual({ outcome: 'noop_value_boundary', change: 0 });
+  });
+});
+
+describe('affinity domain: levels', () => {
+  it('level = highest threshold ≤ value; a jump crosses every level between', () => {
+    expect(levelFor(levels, 0)).toBe(1);
+    expect(levelFor(levels, 199)).toBe(2);
+    expect(levelFor(levels, 300)).toBe(4);
+    expect(crossedLevels(levels, 50, 300).map((l) => l.level)).toEqual([2, 3, 4]);
+    expect(crossedLevels(levels, 100, 150)).toEqual([]);
+    expect(crossedLevels(levels, 300, 50)).toEqual([]);
+  });
+  it('progress towards the next level', () => {
+    expect(progressOf(levels, 150)).toEqual({ value: 150, level: 2, next_level: 3, next_threshold: 200, progress: 0.5 });
+    expect(progressOf(levels, 350)).toEqual({ value: 350, level: 4, next_level: null, next_threshold: null, progress: 1 });
+  });
+});
+
+describe('affinity domain: decay', () => {
+  const d = { value: 100, lastActiveDay: '2026-03-01', decayedThrough: null, afterIdleDays: 3, perDay: 5, floor: 0 };
+  it('nothing until more than after_idle_days idle days, then per_day for each further day', () => {
+    expect(decideDecay({ ...d, today: '2026-03-04' })).toEqual({ days: 0, change: 0, through: null });
+    expect(decideDecay({ ...d, today: '2026-03-05' })).toEqual({ days: 1, change: -5, through: '2026-03-05' });
+    expect(decideDecay({ ...d, today: '2026-03-08' })).toEqual({ days: 4, change: -20, through: '2026-03-08' });
+  });
+  it('each day decays once: a second run the same day, or a late older event, adds nothing', () => {
+    expect(decideDecay({ ...d, decayedThrough: '2026-03-08', today: '2026-03-08' }).days).toBe(0);
+    expect(decideDecay({ ...d, decayedThrough: '2026-03-08', today: '2026-03-09' })).toEqual({ days: 1, change: -5, through: '2026-03-09' });
+  });
+  it('never below the floor', () => {
+    expect(decideDecay({ ...d, value: 12, floor: 10, today: '2026-03-20' })).toMatchObject({ change: -2 });
+    expect(decideDecay({ ...d, value: 8, floor: 10, today: '2026-03-20' })).toMatchObject({ change: 0 });
+  });
+});

@@ -1,0 +1,112 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { balanceAt, burnOrder, consume, expireLapsed, grant, type AccountState } from '../src/domain/account.ts';
+
+function account(): AccountState {
+  return { id: 1n, userId: 'u', asset: 'points', balance: 0n, debt: 0n, totalGranted: 0n, totalConsumed: 0n, totalExpired: 0n, batches: [], touched: new Set() };
+}
+let nextId = 1n;
+function give(acct: AccountState, amount: number, expiresAt: number | null) {
+  const id = nextId++;
+  return grant(acct, { amount: BigInt(amount), expiresAt, source: 'test', sourceId: null, batchId: id, entryId: id });
+}
+function invariants(acct: AccountState) {
+  const open = acct.batches.reduce((s, b) => s + b.remaining, 0n);
+  expect(acct.balance).toBe(open - acct.debt);
+  expect(acct.balance).toBe(acct.totalGranted - acct.totalConsumed - acct.totalExpired);
+  if (acct.debt > 0n) expect(open).toBe(0n);
+  for (const b of acct.batches) expect(b.remaining >= 0n && b.remaining <= b.amount).toBe(true);
+  expect([...acct.batches].sort(burnOrder)).toEqual(acct.batches);
+}
+
+describe('FIFO burn, debt and expiry', () => {
+  it('burns the batch that expires first, never-expiring last, then by creation', () => {
+    const a = account();
+    const never = give(a, 10, null).batch!;
+    const late = give(a, 10, 3000).batch!;
+    const early = give(a, 10, 1000).batch!;
+    const early2 = give(a, 10, 1000).batch!;
+    const e = consume(a, 25n, 'guarded')!;
+    expect(e.allocations.map((x) => [x.batch.id, x.amount])).toEqual([
+      [early.id, 10n],
+      [early2.id, 10n],
+      [late.id, 5n],
+    ]);
+    expect(never.remaining).toBe(10n);
+    invariants(a);
+  });
+
+  it('guarded never overdraws; postpaid turns the shortfall into debt', () => {
+    const a = account();
+    give(a, 10, null);
+    expect(consume(a, 11n, 'guarded')).toBeNull();
+    expect(a.balance).toBe(10n);
+    const e = consume(a, 15n, 'postpaid')!;
+    expect(e).toMatchObject({ amount: -15n, balanceBefore: 10n, balanceAfter: -5n });
+    expect(a.debt).toBe(5n);
+    invariants(a);
+    expect(consume(a, 1n, 'guarded')).toBeNull(); // blocked until topped up
+  });
+
+  it('a grant pays debt first; its batch keeps only the rest, so expiry cannot take back what debt used', () => {
+    const a = account();
+    consume(a, 30n, 'postpaid');
+    const g = give(a, 50, 1000);
+    expect(g).toMatchObject({ amount: 50n, balanceBefore: -30n, balanceAfter: 20n });
+    expect(g.batch!.remaining).toBe(20n);
+    const expired = expireLapsed(a, 1000);
+    expect(expired.map((e) => e.amount)).toEqual([-20n]);
+    expect(a.balance).toBe(0n);
+    invariants(a);
+  });
+
+  it('a batch past expires_at does not count at read time and is never burned', () => {
+    const a = account();
+    give(a, 10, 500);
+    give(a, 5, null);
+    expect(balanceAt(a, 499)).toBe(15n);
+    expect(balanceAt(a, 500)).toBe(5n);
+    expireLapsed(a, 600);
+    expect(consume(a, 6n, 'guarded')).toBeNull();
+    invariants(a);
+  });
+
+  it('property: any sequence of grants, charges and expiries keeps every invariant', () => {
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('grant' as const), amount: fc.integer({ min: 1, max: 1000 }), exp: fc.option(fc.integer({ min: 0, max: 100 })) }),
+      fc.record({ k: fc.constant('charge' as const), amount: fc.integer({ min: 1, max: 1000 }), guarded: fc.boolean() }),
+      fc.record({ k: fc.constant('tick' as const), to: fc.integer({ min: 0, max: 100 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const a = account();
+        let now = 0;
+        let consumed = 0n;
+        for (const o of ops) {
+          if (o.k === 'tick') {
+            now = Math.max(now, o.to);
+            expireLapsed(a, now);
+          } else if (o.k === 'grant') {
+            expireLapsed(a, now);
+            give(a, o.amount, o.exp === null ? null : now + o.exp + 1);
+          } else {
+            expireLapsed(a, now);
+            const before = a.balance;
+            const e = consume(a, BigInt(o.amount), o.guarded ? 'guarded' : 'postpaid');
+            if (e) {
+              consumed += BigInt(o.amount);
+              const burned = e.allocations.reduce((s, x) => s + x.amount, 0n);
+              expect(burned <= BigInt(o.amount)).toBe(true);
+              expect(burned).toBe(before > 0n ? (before < BigInt(o.amount) ? before : BigInt(o.amount)) : 0n);
+            } else {
+              expect(o.guarded && before < BigInt(o.amount)).toBe(true);
+            }
+          }
+          invariants(a);
+        }
+        expect(a.totalConsumed).toBe(consumed);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
