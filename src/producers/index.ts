@@ -1,0 +1,181 @@
+import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { z } from 'zod';
+import { chargeSchema, refundSchema, type ChargePayload, type RefundPayload } from '../queues/charges/schema.ts';
+import { DEFAULT_JOB_OPTIONS, QUEUE, describeIssues } from '../queues/common.ts';
+import { grantSchema, rewardEventSchema, type GrantPayload, type RewardEventPayload } from '../queues/grants/schema.ts';
+import {
+  affinityAdjustSchema,
+  affinityEventSchema,
+  type AffinityAdjustPayload,
+  type AffinityEventPayload,
+} from '../queues/affinity-events/schema.ts';
+
+/**
+ * The typed SDK other Node services use to send tally events. Every job gets `jobId = event_id` and the
+ * job name `type`; payloads are validated here first, so a bad event fails in the caller, not later.
+ *
+ *   const tally = new TallyProducer({ redis: 'redis://127.0.0.1:6379' });
+ *   await tally.grant({ event_id: 'order-42', user_id: 'u1', asset: 'credits', amount: 1000, source: 'purchase' });
+ *   const result = await tally.charge({ ... }, { wait: true }); // { outcome: 'applied', ... }
+ */
+export interface ProducerOptions {
+  /** A Redis URL or an ioredis client (the SDK does not close a client it was given). */
+  redis: string | Redis;
+  /** BullMQ key prefix, TALLY_PREFIX on the tally side. */
+  prefix?: string;
+}
+
+export class PayloadError extends Error {
+  constructor(readonly code: 'invalid_payload', detail: string) {
+    super(`${code}: ${detail}`);
+    this.name = 'PayloadError';
+  }
+}
+
+type Without<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
+export type GrantInput = Without<GrantPayload, 'type'>;
+export type ChargeInput = Without<ChargePayload, 'type'>;
+export type RefundInput = Without<RefundPayload, 'type'>;
+export type RewardEventInput = Without<RewardEventPayload, 'type'>;
+export type AffinityEventInput = Without<AffinityEventPayload, 'type'>;
+export type AffinityAdjustInput = Without<AffinityAdjustPayload, 'type'>;
+
+export interface SendOptions {
+  /** Wait for the job to be applied and return its result (ApplyResult) instead of the job. */
+  wait?: boolean;
+  timeoutMs?: number;
+  jobOptions?: Omit<JobsOptions, 'jobId'>;
+}
+
+export class TallyProducer {
+  private readonly redis: Redis;
+  private readonly ownsRedis: boolean;
+  private readonly prefix: string;
+  private readonly queues = new Map<string, Queue>();
+  private readonly events = new Map<string, QueueEvents>();
+
+  constructor(opts: ProducerOptions) {
+    this.ownsRedis = typeof opts.redis === 'string';
+    this.redis = typeof opts.redis === 'string' ? new Redis(opts.redis, { maxRetriesPerRequest: null }) : opts.redis;
+    this.prefix = opts.prefix ?? 'tally';
+  }
+
+  queue(name: string): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.redis, prefix: this.prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  grant(p: GrantInput, o?: SendOptions) {
+    return this.send(QUEUE.grants, grantSchema, { ...p, type: 'grant' }, o);
+  }
+  grantBulk(ps: GrantInput[]) {
+    return this.sendBulk(QUEUE.grants, grantSchema, ps.map((p) => ({ ...p, type: 'grant' })));
+  }
+  rewardEvent(p: RewardEventInput, o?: SendOptions) {
+    return this.send(QUEUE.grants, rewardEventSchema, { ...p, type: 'reward.event' }, o);
+  }
+  charge(p: ChargeInput, o?: SendOptions) {
+    return this.send(QUEUE.charges, chargeSchema, { ...p, type: 'charge' }, o);
+  }
+  chargeBulk(ps: ChargeInput[]) {
+    return this.sendBulk(QUEUE.charges, chargeSchema, ps.map((p) => ({ ...p, type: 'charge' })));
+  }
+  refund(p: RefundInput, o?: SendOptions) {
+    return this.send(QUEUE.charges, refundSchema, { ...p, type: 'refund' }, o);
+  }
+  affinityEvent(p: AffinityEventInput, o?: SendOptions) {
+    return this.send(QUEUE.affinityEvents, affinityEventSchema, { ...p, type: 'affinity.event' }, o);
+  }
+  affinityEventBulk(ps: AffinityEventInput[]) {
+    return this.sendBulk(QUEUE.affinityEvents, affinityEventSchema, ps.map((p) => ({ ...p, type: 'affinity.event' })));
+  }
+  affinityAdjust(p: AffinityAdjustInput, o?: SendOptions) {
+    return this.send(QUEUE.affinityEvents, affinityAdjustSchema, { ...p, type: 'affinity.adjust' }, o);
+  }
+
+  /** Validates and enqueues one payload on `queue`; with `wait`, resolves to the job's ApplyResult. */
+  async send<S extends z.ZodType>(queue: string, schema: S, payload: unknown, o: SendOptions = {}): Promise<unknown> {
+    const data = validate(schema, payload);
+    if (o.wait) await this.queueEvents(queue); // listening before the add: a fast worker cannot finish unseen
+    const job = await this.queue(queue).add(data.type, data, { ...o.jobOptions, jobId: data.event_id });
+    return o.wait ? this.result(queue, job, o.timeoutMs) : job;
+  }
+
+  async sendBulk<S extends z.ZodType>(queue: string, schema: S, payloads: unknown[]): Promise<Job[]> {
+    const data = payloads.map((p) => validate(schema, p));
+    return this.queue(queue).addBulk(data.map((d) => ({ name: d.type, data: d, opts: { jobId: d.event_id } })));
+  }
+
+  /** Waits for a job to finish: its ApplyResult, or an error carrying its failure reason. */
+  async result(queue: string, job: Job, timeoutMs = 30_000): Promise<unknown> {
+    // Per-job events (`completed:<id>`) are emitted by QueueEvents but absent from its typed listener map.
+    const events = (await this.queueEvents(queue)) as unknown as NodeJS.EventEmitter;
+    const id = job.id!;
+    // Events first, a slow poll of the job's state as a backstop: a QueueEvents connection reports "ready" before
+    // its first XREAD is issued, so a job finishing in that gap (BullMQ's own waitUntilFinished checks only once)
+    // would otherwise never be seen.
+    return new Promise((resolve, reject) => {
+      let done = false;
+      let poll: NodeJS.Timeout | undefined;
+      const finish = (fn: () => void) => {
+        if (done) return;
+        done = true;
+        clearTimeout(poll);
+        clearTimeout(deadline);
+        events.off(`completed:${id}`, onCompleted);
+        events.off(`failed:${id}`, onFailed);
+        fn();
+      };
+      const onCompleted = (a: { returnvalue: unknown }) => finish(() => resolve(a.returnvalue));
+      const onFailed = (a: { failedReason: string }) => finish(() => reject(new Error(a.failedReason)));
+      events.on(`completed:${id}`, onCompleted);
+      events.on(`failed:${id}`, onFailed);
+      const deadline = setTimeout(
+        () => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for job ${id} on ${queue}`))),
+        timeoutMs,
+      );
+      let every = 100;
+      const check = async () => {
+        try {
+          const current = await this.queue(queue).getJob(id);
+          const state = current ? await current.getState() : 'unknown';
+          if (state === 'completed') return finish(() => resolve(current!.returnvalue));
+          if (state === 'failed') return finish(() => reject(new Error(current!.failedReason)));
+        } catch {
+          // Redis hiccup: the next poll or the event will tell.
+        }
+        if (!done) poll = setTimeout(check, (every = Math.min(every * 2, 1000)));
+      };
+      poll = setTimeout(check, every);
+    });
+  }
+
+  private async queueEvents(queue: string): Promise<QueueEvents> {
+    let ev = this.events.get(queue);
+    if (!ev) {
+      ev = new QueueEvents(queue, { connection: this.redis.duplicate(), prefix: this.prefix });
+      this.events.set(queue, ev);
+    }
+    await ev.waitUntilReady();
+    return ev;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.events.values()].map((e) => e.close()));
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    if (this.ownsRedis) await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+function validate(schema: z.ZodType, payload: unknown): { type: string; event_id: string } & Record<string, unknown> {
+  const parsed = schema.safeParse(payload);
+  if (!parsed.success) throw new PayloadError('invalid_payload', describeIssues(parsed.error));
+  // Send what the caller wrote (not zod's output with defaults filled in): the payload hash is over it.
+  return payload as { type: string; event_id: string } & Record<string, unknown>;
+}
+
