@@ -66,6 +66,22 @@ describe('token pricing', () => {
     }
   });
 
+  it('a usage enqueued in the same millisecond the new price was applied is priced by it', async () => {
+    // A job's enqueue time (the default occurred_at) has millisecond resolution; applied_at has microseconds.
+    const usage = { model: 'gpt-4o-mini', input_tokens: 1000, output_tokens: 1000 };
+    const doubled = structuredClone(example);
+    doubled.pricing.credits.llm.models['gpt-4o-mini'] = { input_per_1k: 2, output_per_1k: 8 };
+    await world.applyConfig(doubled);
+    try {
+      const [row] = await world.sql<{ at: string }[]>`
+        SELECT to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, applied_at
+        FROM config_documents ORDER BY version DESC LIMIT 1`;
+      expect(await charge('samems', { usage, occurred_at: row!.at })).toMatchObject({ outcome: 'applied', amount: 10 });
+    } finally {
+      await world.applyConfig(example);
+    }
+  });
+
   it('an unknown model is invalid_payload unless the asset has a default model rule', async () => {
     const e = await charge('models', { usage: { model: 'mystery', output_tokens: 10 } }).catch((x: Error) => x);
     expect(String((e as Error).message)).toMatch(/^invalid_payload: unknown model "mystery"/);
