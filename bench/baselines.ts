@@ -50,6 +50,7 @@ export async function benchBaseline(opts: BenchOptions, kind: Exclude<WorkerKind
         seconds: drain.seconds,
         workerCpuMsPerJob: drain.workerCpuMs / plan.jobs.length,
         pgCpuMsPerJob: drain.pgCpuMs / plan.jobs.length,
+        redisCpuMsPerJob: drain.redisCpuMs / plan.jobs.length,
         ok: kind === 'naive' ? ok : undefined,
         notes: ok ? undefined : `applied ${count} of ${plan.jobs.length}`,
       };

@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { cpuBetween, type CpuSnapshot } from './cpu.ts';
 
 /** Jobs still to be done: everything not yet completed or failed. */
@@ -47,6 +48,10 @@ export interface Drain {
   workerCpuMs: number;
   /** CPU the PostgreSQL backends of this world spent during the drain, in ms (0 without a pgCpu probe). */
   pgCpuMs: number;
+  /** CPU the Redis server spent during the drain (INFO cpu), in ms: shared with anything else using that Redis. */
+  redisCpuMs: number;
+  /** This process's event-loop delay during the drain (ms): how long a ready callback — a query's reply — waits. */
+  loopDelayMs: { p50: number; p99: number };
   /** Older name of workerCpuMs, kept for the workload modules written against it. */
   cpuMs: number;
   failed: number;
@@ -72,14 +77,27 @@ export async function timeDrain(queue: Queue, probes: CpuProbes = {}, timeoutMs 
   const workerCpu = probes.workerCpu ?? ownCpuMs;
   const pgCpu = probes.pgCpu ?? (async () => new Map<number, number>());
   const pg0 = await pgCpu();
+  const r0 = await redisCpuMs(queue);
   const w0 = workerCpu();
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const t0 = performance.now();
   await queue.resume();
   await waitDrained(queue, timeoutMs);
   const seconds = (performance.now() - t0) / 1000;
+  loop.disable();
+  const loopDelayMs = { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6 };
   const workerCpuMs = workerCpu() - w0;
   const pgCpuMs = cpuBetween(pg0, await pgCpu());
+  const redisMs = (await redisCpuMs(queue)) - r0;
   const failed = await queue.getFailedCount();
   const failedReasons = failed > 0 ? (await queue.getFailed(0, 2)).map((j) => j.failedReason) : [];
-  return { seconds, workerCpuMs, pgCpuMs, cpuMs: workerCpuMs, failed, failedReasons };
+  return { seconds, workerCpuMs, pgCpuMs, redisCpuMs: redisMs, loopDelayMs, cpuMs: workerCpuMs, failed, failedReasons };
+}
+
+/** The Redis server's own CPU so far (user + system, main and background threads), in ms. */
+async function redisCpuMs(queue: Queue): Promise<number> {
+  const info = String(await ((await queue.backend.client) as unknown as { info(section: string): Promise<string> }).info('cpu'));
+  const field = (k: string) => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
 }

@@ -42,7 +42,9 @@ async function describeMachine(opts: BenchOptions): Promise<Record<string, strin
 function cpuLine(m: Measurement): string {
   const worker = m.workerCpuMsPerJob ?? m.cpuMsPerJob;
   if (worker === undefined) return '';
-  return `; CPU/job: workers ${worker.toFixed(3)} ms${m.pgCpuMsPerJob !== undefined ? `, PostgreSQL ${m.pgCpuMsPerJob.toFixed(3)} ms` : ''}`;
+  const pg = m.pgCpuMsPerJob !== undefined ? `, PostgreSQL ${m.pgCpuMsPerJob.toFixed(3)} ms` : '';
+  const redis = m.redisCpuMsPerJob !== undefined ? `, Redis ${m.redisCpuMsPerJob.toFixed(3)} ms` : '';
+  return `; CPU/job: workers ${worker.toFixed(3)} ms${pg}${redis}`;
 }
 
 async function main(): Promise<number> {

@@ -62,8 +62,9 @@ export async function benchTallyCharges(opts: BenchOptions, variant: Variant, ru
         seconds: drain.seconds,
         workerCpuMsPerJob: drain.workerCpuMs / plan.jobs.length,
         pgCpuMsPerJob: drain.pgCpuMs / plan.jobs.length,
+        redisCpuMsPerJob: drain.redisCpuMs / plan.jobs.length,
         ok,
-        detail: `${commits} ledger transactions, ${(applied / Math.max(1, commits)).toFixed(0)} charges each, ${((drain.seconds * 1000) / Math.max(1, commits)).toFixed(1)} ms apart`,
+        detail: `${commits} ledger transactions, ${(applied / Math.max(1, commits)).toFixed(0)} charges each, ${((drain.seconds * 1000) / Math.max(1, commits)).toFixed(1)} ms apart; event-loop delay p50 ${drain.loopDelayMs.p50.toFixed(1)} ms, p99 ${drain.loopDelayMs.p99.toFixed(1)} ms`,
         notes: problems.join('; ') || undefined,
       };
     } finally {

@@ -14,6 +14,7 @@ export interface Measurement {
   /** CPU per job during the drain, ms: the worker process(es), and the PostgreSQL backends serving them. */
   workerCpuMsPerJob?: number;
   pgCpuMsPerJob?: number;
+  redisCpuMsPerJob?: number;
   /** Older name of workerCpuMsPerJob. */
   cpuMsPerJob?: number;
   /** Diagnostics for the log (e.g. transactions and batch size), not for the table. */

@@ -12,27 +12,36 @@ export interface AccountRow {
 }
 
 /**
- * Creates missing accounts and locks all of them, both in (user_id, asset) order so that concurrent
- * transactions touching overlapping accounts queue up instead of deadlocking.
+ * Locks the accounts (creating missing ones), in (user_id, asset) order so that concurrent transactions
+ * touching overlapping accounts queue up instead of deadlocking. Existing accounts — nearly always all of
+ * them — take one statement; an upsert for every pair would cost an index probe each and wait on rows
+ * other transactions are updating. Missing ones are then inserted and locked, also in order. (A pair that
+ * another transaction creates at that moment can make a lock cycle; PostgreSQL breaks it with a deadlock
+ * error, a transient fault the batcher retries.)
  */
 export async function lockAccounts(tx: Tx, pairs: { userId: string; asset: string }[]): Promise<AccountRow[]> {
-  const sorted = [...pairs].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : 0));
-  const users = sorted.map((p) => p.userId);
-  const assets = sorted.map((p) => p.asset);
-  // Issued together: postgres.js pipelines them on the transaction's connection.
-  const [, rows] = await Promise.all([
-    tx`
+  const key = (userId: string, asset: string) => `${userId}\u0000${asset}`;
+  const unique = [...new Map(pairs.map((p) => [key(p.userId, p.asset), p])).values()];
+  const sorted = unique.sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : 0));
+  const rows = await selectForUpdate(tx, sorted);
+  if (rows.length === sorted.length) return rows;
+  const found = new Set(rows.map((r) => key(r.user_id, r.asset)));
+  const missing = sorted.filter((p) => !found.has(key(p.userId, p.asset)));
+  await tx`
     INSERT INTO accounts (user_id, asset)
-    SELECT u, a FROM unnest(${users}::text[], ${assets}::text[]) AS p(u, a) ORDER BY u, a
-    ON CONFLICT (user_id, asset) DO NOTHING`,
-    tx<AccountRow[]>`
+    SELECT u, a FROM unnest(${missing.map((p) => p.userId)}::text[], ${missing.map((p) => p.asset)}::text[]) AS p(u, a) ORDER BY u, a
+    ON CONFLICT (user_id, asset) DO NOTHING`;
+  return [...rows, ...(await selectForUpdate(tx, missing))];
+}
+
+async function selectForUpdate(tx: Tx, sorted: { userId: string; asset: string }[]): Promise<AccountRow[]> {
+  const users = sorted.map((p) => p.userId);
+  return tx<AccountRow[]>`
     SELECT a.account_id, a.user_id, a.asset, a.balance, a.debt, a.total_granted, a.total_consumed, a.total_expired
-    FROM accounts a JOIN unnest(${users}::text[], ${assets}::text[]) AS p(u, a2) ON a.user_id = p.u AND a.asset = p.a2
+    FROM accounts a JOIN unnest(${users}::text[], ${sorted.map((p) => p.asset)}::text[]) AS p(u, a2) ON a.user_id = p.u AND a.asset = p.a2
     WHERE a.user_id = ANY(${[...new Set(users)]}::text[]) -- an index probe per user, whatever the plan guesses of unnest
     ORDER BY a.user_id, a.asset
-    FOR UPDATE OF a`,
-  ]);
-  return rows;
+    FOR UPDATE OF a`;
 }
 
 export interface AccountUpdate {

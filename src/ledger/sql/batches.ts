@@ -16,7 +16,7 @@ export function loadOpenBatches(tx: Tx, accountIds: bigint[]): Promise<BatchRow[
   return tx<BatchRow[]>`
     SELECT batch_id, account_id, amount, remaining, expires_at, source, source_id, grant_entry_id
     FROM batches
-    WHERE account_id = ANY(${accountIds.map(String)}::bigint[]) AND remaining > 0 AND NOT expired
+    WHERE account_id = ANY(${accountIds.map(String)}::bigint[]) AND open
     ORDER BY account_id, expires_at ASC NULLS LAST, batch_id`;
 }
 

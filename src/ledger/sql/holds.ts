@@ -103,7 +103,7 @@ export async function lapsedAndHeld(tx: Tx, accountId: bigint): Promise<{ lapsed
   const [row] = await tx<{ lapsed: bigint; held: bigint }[]>`
     SELECT
       (SELECT coalesce(sum(remaining), 0) FROM batches
-       WHERE account_id = ${String(accountId)}::bigint AND NOT expired AND remaining > 0 AND expires_at <= now())::bigint AS lapsed,
+       WHERE account_id = ${String(accountId)}::bigint AND open AND expires_at <= now())::bigint AS lapsed,
       (SELECT coalesce(sum(amount), 0) FROM holds
        WHERE account_id = ${String(accountId)}::bigint AND status = 'active' AND expires_at > now())::bigint AS held`;
   return row!;
