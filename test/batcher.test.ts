@@ -57,4 +57,41 @@ describe('Batcher (group commit)', () => {
     expect(await waiting).toBeInstanceOf(ShutdownError);
     await expect(b.submit(3)).rejects.toBeInstanceOf(ShutdownError);
   });
+
+  it('while a run is in flight, leaves out items whose keys it holds, keeping each key in arrival order', async () => {
+    const runs: string[][] = [];
+    const release: (() => void)[] = [];
+    const b = new Batcher<string, string>(async (xs) => {
+      runs.push(xs);
+      await new Promise<void>((r) => release.push(r));
+      return xs;
+    }, { maxBatch: 100, parallel: 2, log, keys: (x) => (x.startsWith('*') ? null : [x.split(':')[0]!]) });
+    const all = [b.submit('a:1'), b.submit('b:1')]; // run 1 holds key a, run 2 key b
+    all.push(...['b:2', 'a:2', 'c:1', 'b:3', '*:1'].map((x) => b.submit(x))); // wait: both runs are in flight
+    await tick();
+    expect(runs).toEqual([['a:1'], ['b:1']]);
+    release.shift()!(); // run 1 ends; run 2 still holds b
+    await tick();
+    expect(runs[2]).toEqual(['a:2', 'c:1', '*:1']);
+    release.shift()!(); // run 2 ends: the b-items go next, in order
+    await tick();
+    expect(runs[3]).toEqual(['b:2', 'b:3']);
+    release.splice(0).forEach((r) => r());
+    expect(await Promise.all(all)).toEqual(['a:1', 'b:1', 'b:2', 'a:2', 'c:1', 'b:3', '*:1']);
+  });
+
+  it('starts a run anyway when every waiting item shares a key with the runs in flight (one hot key)', async () => {
+    const runs: string[][] = [];
+    const b = new Batcher<string, string>(async (xs) => {
+      runs.push(xs);
+      await tick(20);
+      return xs;
+    }, { maxBatch: 100, parallel: 2, log, keys: (x) => [x.split(':')[0]!] });
+    const all = [b.submit('h:1')];
+    await tick();
+    all.push(b.submit('h:2'), b.submit('h:3'));
+    await tick();
+    expect(runs).toEqual([['h:1'], ['h:2']]); // h:2 started beside h:1 (it will wait on its locks in the database)
+    expect(await Promise.all(all)).toEqual(['h:1', 'h:2', 'h:3']);
+  });
 });

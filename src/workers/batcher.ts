@@ -1,7 +1,7 @@
 import { ShutdownError, isTransient } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
-export interface BatcherOptions {
+export interface BatcherOptions<I> {
   /** Most items one run gets. */
   maxBatch: number;
   /** Runs in flight at once; further items wait and go together into the next run. */
@@ -10,10 +10,18 @@ export interface BatcherOptions {
   /** Backoff for transient faults: first delay and cap, in ms. */
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /**
+   * What an item will lock (e.g. its user), or null if that is not known before its run. While runs are in
+   * flight, a new run leaves out items sharing a key with them — they would only wait for those runs' row
+   * locks — and every later item with a key of one left out, so each key keeps its arrival order. If that
+   * leaves nothing (one hot key), the run starts anyway: its first round trips overlap the run it waits for.
+   */
+  keys?: (item: I) => readonly string[] | null;
 }
 
 interface Waiter<I, O> {
   item: I;
+  keys: readonly string[] | null;
   resolve: (o: O) => void;
   reject: (e: unknown) => void;
 }
@@ -32,6 +40,8 @@ type State = 'open' | 'closing' | 'closed';
 export class Batcher<I, O> {
   private queue: Waiter<I, O>[] = [];
   private inFlight = 0;
+  /** Keys of the items in flight, with how many items hold each. */
+  private busy = new Map<string, number>();
   private state: State = 'open';
   private idle: (() => void)[] = [];
   /** Backoff sleeps in progress; close() cuts them short so a retry loop ends at once. */
@@ -39,13 +49,13 @@ export class Batcher<I, O> {
 
   constructor(
     private readonly run: (items: I[]) => Promise<O[]>,
-    private readonly opts: BatcherOptions,
+    private readonly opts: BatcherOptions<I>,
   ) {}
 
   submit(item: I): Promise<O> {
     if (this.state !== 'open') return Promise.reject(new ShutdownError());
     return new Promise<O>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, keys: this.opts.keys?.(item) ?? null, resolve, reject });
       this.pump();
     });
   }
@@ -71,20 +81,51 @@ export class Batcher<I, O> {
 
   private pump(): void {
     while (this.queue.length > 0 && this.inFlight < this.opts.parallel) {
-      const batch = this.queue.splice(0, this.opts.maxBatch);
+      const batch = this.take();
       this.inFlight++;
+      this.hold(batch, 1);
       void this.execute(batch).finally(() => {
         this.inFlight--;
+        this.hold(batch, -1);
         if (this.inFlight === 0) for (const r of this.idle.splice(0)) r();
         this.pump();
       });
     }
   }
 
+  /** The next run's items: the oldest ones, leaving out those that would wait on the runs in flight. */
+  private take(): Waiter<I, O>[] {
+    const max = this.opts.maxBatch;
+    if (this.busy.size === 0) return this.queue.splice(0, max);
+    const taken: Waiter<I, O>[] = [];
+    const kept: Waiter<I, O>[] = [];
+    const blocked = new Set<string>();
+    for (const w of this.queue) {
+      if (taken.length >= max) kept.push(w);
+      else if (w.keys?.some((k) => this.busy.has(k) || blocked.has(k))) {
+        kept.push(w);
+        for (const k of w.keys) blocked.add(k);
+      } else taken.push(w);
+    }
+    if (taken.length === 0) return this.queue.splice(0, max);
+    this.queue = kept;
+    return taken;
+  }
+
+  private hold(batch: Waiter<I, O>[], by: 1 | -1): void {
+    for (const w of batch) {
+      for (const k of w.keys ?? []) {
+        const n = (this.busy.get(k) ?? 0) + by;
+        if (n === 0) this.busy.delete(k);
+        else this.busy.set(k, n);
+      }
+    }
+  }
+
   private async execute(batch: Waiter<I, O>[]): Promise<void> {
     try {
       const results = await this.withRetry(() => this.run(batch.map((w) => w.item)));
-      batch.forEach((w, i) => w.resolve(results[i]!));
+      await resolveInSlices(batch, results);
     } catch (err) {
       if (batch.length === 1 || err instanceof ShutdownError) {
         for (const w of batch) w.reject(err);
@@ -129,5 +170,20 @@ export class Batcher<I, O> {
         if (this.state !== 'open') throw new ShutdownError();
       }
     }
+  }
+}
+
+/** Items handed back per turn of the event loop. */
+const RESOLVE_SLICE = 32;
+
+/**
+ * Hands results back a slice per event-loop turn. Each resolved item sets off its job's completion (BullMQ
+ * scripts, the next job's intake) as microtasks; resolving hundreds at once would run all of that before the
+ * loop polls sockets again, stalling the other run's database round trips for tens of milliseconds.
+ */
+async function resolveInSlices<I, O>(batch: Waiter<I, O>[], results: O[]): Promise<void> {
+  for (let i = 0; i < batch.length; i += RESOLVE_SLICE) {
+    if (i > 0) await new Promise<void>((r) => setImmediate(r));
+    for (let k = i; k < Math.min(i + RESOLVE_SLICE, batch.length); k++) batch[k]!.resolve(results[k]!);
   }
 }

@@ -32,6 +32,8 @@ export function startLedgerWorkers(deps: LedgerWorkerDeps): LedgerWorkers {
     maxBatch: deps.batchMax,
     parallel: deps.batchParallel,
     log: deps.log,
+    // Every command but a refund names its user: runs in parallel then lock disjoint accounts.
+    keys: (cmd) => ('userId' in cmd ? [cmd.userId] : null),
   });
 
   const debug = deps.log.isLevelEnabled('debug');
