@@ -2,6 +2,7 @@ import { Queue, Worker } from 'bullmq';
 import type { AppContext } from './context.ts';
 import { QUEUE } from './queues/common.ts';
 import { MAINTENANCE_TASKS } from './maintenance/tasks.ts';
+import { recordReconcile } from './ops/job-stats.ts';
 import { WORKER_DEFAULTS } from './workers/worker-deps.ts';
 
 /** Maintenance schedules. BullMQ job schedulers are keyed by id in Redis, so however many processes upsert
@@ -36,6 +37,7 @@ export function startMaintenanceWorker(ctx: AppContext): Worker {
       const run = MAINTENANCE_TASKS.get(job.name);
       if (!run) throw new Error(`unknown maintenance task ${job.name}`);
       const summary = await run({ sql: ctx.sql, configs: ctx.configs });
+      if (job.name === 'reconcile') await recordReconcile(ctx.redis, ctx.env.TALLY_PREFIX, summary);
       ctx.log.info({ queue: QUEUE.maintenance, job_id: job.id, task: job.name, summary }, 'maintenance done');
       return summary;
     },

@@ -21,6 +21,14 @@ export function minuteKey(prefix: string, minute: number): string {
   return `${prefix}:ops:m:${minute}`;
 }
 const MINUTE_TTL_S = 2 * 3600;
+/**
+ * Keeps the last reconcile summary for the metric and the dashboard. Written by the maintenance job before it
+ * completes, so whoever sees the job's result also sees the summary.
+ */
+export async function recordReconcile(redis: Redis, prefix: string, summary: object): Promise<void> {
+  await redis.set(reconcileKey(prefix), JSON.stringify({ ...summary, at: new Date().toISOString() }));
+}
+
 export function reconcileKey(prefix: string): string {
   return `${prefix}:ops:reconcile`;
 }
@@ -63,14 +71,11 @@ function outcomeOf(job: Job): string {
   return typeof rv?.outcome === 'string' ? rv.outcome : 'done';
 }
 
-/** Counts every job the worker finishes; the reconcile task's summary is kept for the metric and dashboard. */
+/** Counts every job the worker finishes. */
 export function observeWorker(worker: Worker): void {
   worker.on('completed', (job) => {
     const ms = job.finishedOn && job.processedOn ? job.finishedOn - job.processedOn : 0;
     recordCompleted(worker.name, outcomeOf(job), ms);
-    if (job.name === 'reconcile' && sink) {
-      void sink.redis.set(reconcileKey(sink.prefix), JSON.stringify({ ...(job.returnvalue as object), at: new Date().toISOString() })).catch(() => {});
-    }
   });
   worker.on('failed', (job, err) => recordFailed(worker.name, job?.failedReason ?? err?.message));
   // The last jobs of a deploy finish during close(): flush once the worker has stopped (Redis is still open).
