@@ -7,13 +7,13 @@ import type { ApplyResult, ChargeCommand, CommandOutcome, LedgerCommand, RefundC
 import { prepareCommands, type Prepared } from './prepare.ts';
 import { buildRefundState, type ChargeRefundState } from './refund-state.ts';
 import { lockAccounts, type AccountRow } from './sql/accounts.ts';
-import { loadOpenBatches } from './sql/batches.ts';
+import { allocateIds, loadOpenBatches } from './sql/batches.ts';
 import { recordDeadLetters, type DeadLetter } from './sql/dead-letters.ts';
 import { heldByAccount, loadHolds, type HoldRow } from './sql/holds.ts';
 import { findProcessed, type ProcessedRow } from './sql/processed-events.ts';
 import { loadBatchesById, loadChargeParts } from './sql/refunds.ts';
 import { loadRewardCounters, type RewardCounterRow } from './sql/reward-counters.ts';
-import { PROVISIONAL, writeChanges, type EntryMeta, type PendingEntry, type PendingRefund } from './write.ts';
+import { PROVISIONAL, idsShort, writeChanges, type EntryMeta, type PendingEntry, type PendingRefund } from './write.ts';
 import type { HoldSettlement } from './sql/holds.ts';
 
 export interface ApplyContext {
@@ -22,6 +22,8 @@ export interface ApplyContext {
   now: Date;
   /** Accounts to lock and bring up to date (expire what lapsed) even if no command touches them. */
   alsoExpire?: { userId: string; asset: string }[];
+  /** Config versions in force at the `occurred_at` of charges, by command index, already looked up. */
+  versionsAt?: Map<number, number>;
 }
 
 export interface ApplyReport {
@@ -86,7 +88,7 @@ export async function applyLedgerCommands(tx: Tx, cmds: LedgerCommand[], ctx: Ap
     deadLetters.push({ queue: cmd.queue, job_id: cmd.jobId, event_id: cmd.eventId, reason_code: error.code, reason: error.message, payload: cmd.payload });
   };
 
-  const prepared: Prepared[] = cmds.length > 0 ? await prepareCommands(tx, cmds, ctx.config) : [];
+  const prepared: Prepared[] = cmds.length > 0 ? await prepareCommands(tx, cmds, ctx.config, ctx.versionsAt) : [];
   const live: number[] = [];
   prepared.forEach((p, i) => (p.kind === 'error' ? fail(i, p.error) : live.push(i)));
 
@@ -109,6 +111,7 @@ export async function applyLedgerCommands(tx: Tx, cmds: LedgerCommand[], ctx: Ap
   // Batches a refund gives back to that were not open (burned to zero, or expired): loaded on demand.
   const closedBatches = new Map<bigint, BatchState>();
   const expired = { batches: 0, amount: 0n };
+  let ids: { batchIds: bigint[]; entryIds: bigint[] } | undefined;
 
   if (live.length > 0 || pairs.size > 0) {
     const [rows, processed] = await Promise.all([
@@ -130,14 +133,22 @@ export async function applyLedgerCommands(tx: Tx, cmds: LedgerCommand[], ctx: Ap
       const p = prepared[i]!;
       return p.kind === 'ok' && p.reward ? [{ user_id: p.target.userId, event_type: (cmds[i] as RewardCommand).eventType, day: p.reward.day }] : [];
     });
+    // Ids for what this transaction will write, drawn after the locks (an account's entries then number in
+    // commit order): one entry per command, one batch per grant, reward or refund; writeChanges tops up.
+    const idsWanted = {
+      batches: live.filter((i) => cmds[i]!.op !== 'charge').length,
+      entries: live.length,
+    };
     // Issued together after the locks: postgres.js pipelines them on the transaction's connection.
-    const [open, heldRows, holdRows, partRows, counterRows] = await Promise.all([
+    const [open, heldRows, holdRows, partRows, counterRows, drawn] = await Promise.all([
       byId.size > 0 ? loadOpenBatches(tx, [...byId.keys()]) : [],
       heldByAccount(tx, [...byId.keys()], ctx.now),
       holdIds.length > 0 ? loadHolds(tx, holdIds) : [],
       chargeEntryIds.length > 0 ? loadChargeParts(tx, chargeEntryIds) : [],
       loadRewardCounters(tx, counterKeys),
+      allocateIds(tx, idsWanted.batches, idsWanted.entries),
     ]);
+    ids = drawn;
     for (const b of open) {
       const state: BatchState = {
         id: b.batch_id,
@@ -380,8 +391,15 @@ export async function applyLedgerCommands(tx: Tx, cmds: LedgerCommand[], ctx: Ap
     };
   }
 
-  await writeChanges(tx, { pending, accounts: accounts.values(), processedRows, newBatchCount: provisional, settlements, refunds, rewardCounts: [...rewardCounts.values()] });
-  if (deadLetters.length > 0) await recordDeadLetters(tx, dedupeByJob(deadLetters));
+  const changes = { pending, accounts: accounts.values(), processedRows, newBatchCount: provisional, settlements, refunds, rewardCounts: [...rewardCounts.values()], ids };
+  const short = idsShort(changes);
+  if (short.batches + short.entries > 0) {
+    // More than one entry per command (expiry) or more batches than guessed: one more round trip.
+    const more = await allocateIds(tx, short.batches, short.entries);
+    changes.ids = { batchIds: [...(ids?.batchIds ?? []), ...more.batchIds], entryIds: [...(ids?.entryIds ?? []), ...more.entryIds] };
+  }
+  // Pipelined on the transaction's connection.
+  await Promise.all([writeChanges(tx, changes), deadLetters.length > 0 ? recordDeadLetters(tx, dedupeByJob(deadLetters)) : undefined]);
   return { outcomes: outcomes.map((o) => o!), expired, outboxRows: pending.length };
 }
 

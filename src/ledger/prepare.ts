@@ -32,7 +32,12 @@ type RewardRule = ConfigDocument['rewards'][string];
  * Resolves every command against the config and the ledger: the account it touches, the price rule in force
  * when its usage happened, the reward rule, the charge a refund gives back. Bad input fails here, alone.
  */
-export async function prepareCommands(tx: Tx, cmds: LedgerCommand[], config: ConfigDocument): Promise<Prepared[]> {
+export async function prepareCommands(
+  tx: Tx,
+  cmds: LedgerCommand[],
+  config: ConfigDocument,
+  versionsAt?: Map<number, number>,
+): Promise<Prepared[]> {
   const out: Prepared[] = new Array(cmds.length);
   const priced: number[] = [];
   const refunds: number[] = [];
@@ -47,9 +52,7 @@ export async function prepareCommands(tx: Tx, cmds: LedgerCommand[], config: Con
           return;
         }
         out[i] = { kind: 'ok', target: cmd };
-        // A hold settled without usage or amount is charged its estimate: no price needed.
-        const settlesAtEstimate = cmd.holdId && cmd.usage === null;
-        if (cmd.amount === null && !settlesAtEstimate) priced.push(i);
+        if (needsPrice(cmd)) priced.push(i);
         return;
       }
       case 'reward': {
@@ -76,10 +79,12 @@ export async function prepareCommands(tx: Tx, cmds: LedgerCommand[], config: Con
   });
 
   if (priced.length > 0) {
-    const versions = await configVersionsAt(tx, priced.map((i) => (cmds[i] as Extract<LedgerCommand, { op: 'charge' }>).occurredAt));
-    for (const [k, i] of priced.entries()) {
+    const unknown = priced.filter((i) => !versionsAt?.has(i));
+    const looked = await configVersionsAt(tx, unknown.map((i) => (cmds[i] as Extract<LedgerCommand, { op: 'charge' }>).occurredAt));
+    const versions = new Map([...(versionsAt ?? []), ...unknown.map((i, k) => [i, looked[k]!] as const)]);
+    for (const i of priced) {
       const cmd = cmds[i] as Extract<LedgerCommand, { op: 'charge' }>;
-      const doc = (await configVersion(tx, versions[k]!)) ?? config;
+      const doc = (await configVersion(tx, versions.get(i)!)) ?? config;
       const rule = doc.pricing[cmd.asset]?.[cmd.sourceType];
       out[i] = rule
         ? { kind: 'ok', target: cmd, pricing: rule }
@@ -124,4 +129,9 @@ async function prepareRefunds(tx: Tx, cmds: LedgerCommand[], refunds: number[], 
         : invalidPayload(`charge_event_id "${id}" is not an applied charge (refund only after the charge was applied)`),
     };
   }
+}
+
+/** A charge priced by the rule in force at its occurred_at (a hold settled without usage or amount is charged its estimate). */
+export function needsPrice(cmd: LedgerCommand): cmd is Extract<LedgerCommand, { op: 'charge' }> {
+  return cmd.op === 'charge' && cmd.amount === null && !(cmd.holdId && cmd.usage === null);
 }
