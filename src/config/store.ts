@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
@@ -28,8 +29,11 @@ export function canonicalJson(value: unknown): string {
   return canonical(value);
 }
 
+// One-shot crypto.hash (Node ≥ 20.12) skips building a Hash stream object: about half the cost per job.
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return oneShot ? oneShot('sha256', text, 'hex') : createHash('sha256').update(text).digest('hex');
 }
 
 export async function readConfigFile(path: string): Promise<unknown> {
