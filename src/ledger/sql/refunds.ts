@@ -1,4 +1,5 @@
 import type { Tx } from '../../db/client.ts';
+import { QUEUE } from '../../queues/common.ts';
 
 export interface ChargeEntryRow {
   entry_id: bigint;
@@ -12,11 +13,17 @@ export interface ChargeEntryRow {
   occurred_at: Date | null;
 }
 
-/** The consume entries of applied charges, by their event ids (one entry per applied charge). */
+/**
+ * The consume entries of applied charges, by their event ids (one entry per applied charge), found through
+ * each charge's decision: its result names the entry (`transaction_id`).
+ */
 export function findChargeEntries(tx: Tx, eventIds: string[]): Promise<ChargeEntryRow[]> {
   return tx<ChargeEntryRow[]>`
-    SELECT entry_id, event_id, account_id, user_id, asset, amount, source_type, usage, occurred_at
-    FROM ledger_entries WHERE event_id = ANY(${eventIds}::text[]) AND kind = 'consume'`;
+    SELECT e.entry_id, e.event_id, e.account_id, e.user_id, e.asset, e.amount, e.source_type, e.usage, e.occurred_at
+    FROM unnest(${eventIds}::text[]) AS k(event_id)
+    JOIN LATERAL (SELECT p.result FROM processed_events p WHERE p.queue = ${QUEUE.charges} AND p.event_id = k.event_id) d ON true
+    JOIN ledger_entries e ON e.entry_id = (d.result->>'transaction_id')::bigint
+    WHERE e.kind = 'consume' AND e.event_id = k.event_id`;
 }
 
 export interface RefundPartJson {
