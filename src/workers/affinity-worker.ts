@@ -34,11 +34,15 @@ export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
     maxBatch: deps.batchMax,
     parallel: deps.batchParallel,
     log: deps.log,
+    // A user's devices and the accounts their level rewards go to: runs in parallel then lock disjoint rows.
+    keys: (cmd) => [cmd.userId],
   });
+  const debug = deps.log.isLevelEnabled('debug');
 
   const processor = async (job: Job, token?: string): Promise<ApplyResult> => {
     const eventId = eventIdOf(job.data);
-    const log = deps.log.child({ queue, job_id: job.id, event_id: eventId, attempt: job.attemptsMade + 1 });
+    // The child logger is made only when the job has something to say (hot path: thousands of jobs per second).
+    const log = () => deps.log.child({ queue, job_id: job.id, event_id: eventId, attempt: job.attemptsMade + 1 });
     return settle(job, token, async () => {
       let cmd: AffinityCommand;
       try {
@@ -46,16 +50,16 @@ export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
       } catch (err) {
         if (err instanceof PermanentJobError) {
           await recordDeadLetters(deps.sql, [{ queue, job_id: job.id ?? '', event_id: eventId, reason_code: err.code, reason: err.message, payload: job.data }]);
-          log.warn({ reason: err.message }, 'job refused');
+          log().warn({ reason: err.message }, 'job refused');
         }
         throw err;
       }
       const outcome = await batcher.submit(cmd);
       if (!outcome.ok) {
-        log.warn({ reason: outcome.error.message }, 'job refused');
+        log().warn({ reason: outcome.error.message }, 'job refused');
         throw outcome.error;
       }
-      log.debug({ outcome: outcome.result.outcome }, 'job applied');
+      if (debug) log().debug({ outcome: outcome.result.outcome }, 'job applied');
       return outcome.result;
     });
   };
