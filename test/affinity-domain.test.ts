@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { crossedLevels, dayKey, decideDecay, decideEvent, levelFor, progressOf, ruleAmount, type EventInput } from '../src/domain/affinity.ts';
 
 const levels = [
@@ -98,5 +99,75 @@ describe('affinity domain: decay', () => {
   it('never below the floor', () => {
     expect(decideDecay({ ...d, value: 12, floor: 10, today: '2026-03-20' })).toMatchObject({ change: -2 });
     expect(decideDecay({ ...d, value: 8, floor: 10, today: '2026-03-20' })).toMatchObject({ change: 0 });
+  });
+});
+
+describe('affinity domain: properties over random days of events (fast-check)', () => {
+  const ruleArb = fc.record({
+    delta: fc.integer({ min: -30, max: 30 }).filter((d) => d !== 0),
+    cooldown_seconds: fc.constantFrom(0, 1, 30, 60),
+    daily_cap: fc.option(fc.integer({ min: 0, max: 80 }), { nil: undefined }),
+    single_cap: fc.option(fc.integer({ min: 1, max: 40 }), { nil: undefined }),
+    per_unit: fc.boolean(),
+    enabled: fc.constant(true),
+  });
+  const dayArb = fc.record({
+    rules: fc.array(ruleArb, { minLength: 1, maxLength: 4 }),
+    globalDailyCap: fc.option(fc.integer({ min: 0, max: 150 }), { nil: undefined }),
+    maxAffinity: fc.integer({ min: 1, max: 300 }),
+    start: fc.integer({ min: 0, max: 300 }),
+    // [which rule, seconds since the previous event, units]
+    events: fc.array(fc.tuple(fc.nat(3), fc.integer({ min: 0, max: 90 }), fc.integer({ min: 1, max: 5 })), { maxLength: 80 }),
+  });
+
+  it('caps, single caps, cooldowns and [0, max] hold whatever the sequence', () => {
+    fc.assert(
+      fc.property(dayArb, (day) => {
+        let value = Math.min(day.start, day.maxAffinity);
+        let at = 1_000_000_000;
+        let globalUsed = 0;
+        const ruleUsed = day.rules.map(() => 0);
+        const applied: number[][] = day.rules.map(() => []);
+        for (const [which, gap, units] of day.events) {
+          const r = which % day.rules.length;
+          const rule = day.rules[r]!;
+          at += gap * 1000;
+          const d = decideEvent({
+            rule, units, occurredAt: at, appliedAt: applied[r]!, ruleUsedToday: ruleUsed[r]!, globalUsedToday: globalUsed,
+            globalDailyCap: day.globalDailyCap, value, maxAffinity: day.maxAffinity,
+          });
+          if (d.outcome !== 'applied') {
+            expect(d.change).toBe(0);
+            continue;
+          }
+          expect(d.change).not.toBe(0);
+          expect(Math.sign(d.change)).toBe(Math.sign(rule.delta)); // a cap or clamp never turns a change around
+          if (rule.single_cap !== undefined) expect(Math.abs(d.change)).toBeLessThanOrEqual(rule.single_cap);
+          if (rule.cooldown_seconds > 0) for (const t of applied[r]!) expect(at - t).toBeGreaterThanOrEqual(rule.cooldown_seconds * 1000);
+          value += d.change;
+          applied[r]!.push(at);
+          if (d.change > 0) {
+            ruleUsed[r]! += d.change;
+            globalUsed += d.change;
+          }
+          expect(value).toBeGreaterThanOrEqual(0);
+          expect(value).toBeLessThanOrEqual(day.maxAffinity);
+          if (rule.daily_cap !== undefined) expect(ruleUsed[r]).toBeLessThanOrEqual(rule.daily_cap);
+          if (day.globalDailyCap !== undefined) expect(globalUsed).toBeLessThanOrEqual(day.globalDailyCap);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a rule that still has room, out of cooldown and below max, is never refused', () => {
+    fc.assert(
+      fc.property(ruleArb.filter((r) => r.delta > 0), fc.integer({ min: 1, max: 5 }), (rule, units) => {
+        const d = decideEvent({ rule, units, occurredAt: 0, appliedAt: [], ruleUsedToday: 0, globalUsedToday: 0, globalDailyCap: undefined, value: 0, maxAffinity: 10_000 });
+        const room = rule.daily_cap === undefined ? Infinity : rule.daily_cap;
+        if (room > 0) expect(d).toEqual({ outcome: 'applied', change: Math.min(ruleAmount(rule, units), room) });
+        else expect(d.outcome).toBe('noop_rule_daily_cap');
+      }),
+    );
   });
 });
