@@ -76,5 +76,10 @@ if ! redis_up; then
   start_redis
   wait_for Redis redis_up
 fi
+# The Redis Cluster test starts throwaway nodes of its own: it needs the binaries even where a Redis already runs.
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  say "redis-server/redis-cli not on PATH (test/redis-cluster.test.ts starts nodes of its own)"
+  (apt_install redis-server redis-tools) || say "could not install them: the Redis Cluster test will fail"
+fi
 command -v pgbench >/dev/null || say "note: pgbench not found (npm run bench uses it for one baseline; apt-get install postgresql-contrib)"
 say "PostgreSQL and Redis are up"

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './redis.ts';
 import { ConfigCache } from './config/store.ts';
 import type { Env } from './config/env.ts';
 import { createDb, type Sql } from './db/client.ts';

@@ -14,7 +14,7 @@ import { waitFor } from './helpers/tally.ts';
 const DEAD_REDIS = 'redis://127.0.0.1:1';
 
 let world: TestWorld;
-let publisher: Redis;
+let publisher: ReturnType<typeof createPublisher>;
 let subscriber: Redis;
 const received: { channel: string; msg: any }[] = [];
 

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 import type { Env } from '../config/env.ts';
 import { applyConfig, readConfigFile } from '../config/store.ts';
 import { createDb } from '../db/client.ts';

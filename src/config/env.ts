@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isRedisUrl } from '../redis.ts';
 
 /**
  * Process environment, parsed once. Nothing else in tally reads `process.env`:
@@ -14,7 +15,11 @@ const envSchema = z.object({
   /** PostgreSQL; the database is created by `tally migrate` if missing and permitted. */
   DATABASE_URL: z.string().url().default('postgres://localhost:5432/tally'),
   /** Redis for BullMQ; must run with maxmemory-policy noeviction. */
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** One Redis (`redis://…`, `rediss://…`) or the seed nodes of a cluster: `redis://host:port,host:port`. */
+  REDIS_URL: z
+    .string()
+    .refine(isRedisUrl, 'expected redis://host:port (or rediss://), or cluster nodes redis://host:port,host:port')
+    .default('redis://127.0.0.1:6379'),
   /** BullMQ key prefix; use `{tally}` on Redis Cluster so every key hashes to one slot. */
   TALLY_PREFIX: z.string().min(1).max(64).default('tally'),
   /** HTTP API, Bull Board and WebSocket port. */

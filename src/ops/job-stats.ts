@@ -1,5 +1,5 @@
 import type { Job, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 
 /**
  * Job counters and the processing-latency histogram, kept in Redis rather than in process memory: under PM2

@@ -1,5 +1,5 @@
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import { createRedis, type RedisClient } from '../redis.ts';
 import type { z } from 'zod';
 import { chargeSchema, refundSchema, type ChargePayload, type RefundPayload } from '../queues/charges/schema.ts';
 import { DEFAULT_JOB_OPTIONS, QUEUE, describeIssues } from '../queues/common.ts';
@@ -20,8 +20,8 @@ import {
  *   const result = await tally.charge({ ... }, { wait: true }); // { outcome: 'applied', ... }
  */
 export interface ProducerOptions {
-  /** A Redis URL or an ioredis client (the SDK does not close a client it was given). */
-  redis: string | Redis;
+  /** A Redis URL (several nodes: a cluster) or an ioredis client (the SDK does not close a client it was given). */
+  redis: string | RedisClient;
   /** BullMQ key prefix, TALLY_PREFIX on the tally side. */
   prefix?: string;
 }
@@ -49,7 +49,7 @@ export interface SendOptions {
 }
 
 export class TallyProducer {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly ownsRedis: boolean;
   private readonly prefix: string;
   private readonly queues = new Map<string, Queue>();
@@ -57,7 +57,7 @@ export class TallyProducer {
 
   constructor(opts: ProducerOptions) {
     this.ownsRedis = typeof opts.redis === 'string';
-    this.redis = typeof opts.redis === 'string' ? new Redis(opts.redis, { maxRetriesPerRequest: null }) : opts.redis;
+    this.redis = typeof opts.redis === 'string' ? createRedis(opts.redis) : opts.redis;
     this.prefix = opts.prefix ?? 'tally';
   }
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log.ts';
 import { createRedis } from '../redis.ts';

@@ -1,5 +1,5 @@
 import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 import type { AppContext } from '../context.ts';
 import type { Sql } from '../db/client.ts';
 import type { Logger } from '../log.ts';

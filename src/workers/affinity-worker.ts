@@ -1,5 +1,5 @@
 import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 import type { AffinityCommand } from '../affinity/commands.ts';
 import { toAffinityCommand } from '../affinity/to-command.ts';
 import { runAffinityTransaction } from '../affinity/transaction.ts';

@@ -1,5 +1,5 @@
 import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 import type { ConfigCache } from '../config/store.ts';
 import type { Sql } from '../db/client.ts';
 import { PermanentJobError } from '../errors.ts';

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis.ts';
 import type { ConfigCache } from '../config/store.ts';
 import type { AppContext } from '../context.ts';
 import type { Sql } from '../db/client.ts';
