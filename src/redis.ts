@@ -30,6 +30,11 @@ export function parseClusterUrl(url: string): ClusterUrl | null {
   };
 }
 
+/** A Redis Cluster key hash tag (`{…}` with something inside): every key of the prefix then shares one slot. */
+export function hasHashTag(prefix: string): boolean {
+  return /\{[^}]+\}/.test(prefix);
+}
+
 /** Whether REDIS_URL is usable: one Redis URL, or several cluster nodes. */
 export function isRedisUrl(url: string): boolean {
   if (parseClusterUrl(url)) return true;

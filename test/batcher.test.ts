@@ -67,17 +67,21 @@ describe('Batcher (group commit)', () => {
       return xs;
     }, { maxBatch: 100, parallel: 2, log, keys: (x) => (x.startsWith('*') ? null : [x.split(':')[0]!]) });
     const all = [b.submit('a:1'), b.submit('b:1')]; // run 1 holds key a, run 2 key b
-    all.push(...['b:2', 'a:2', 'c:1', 'b:3', '*:1'].map((x) => b.submit(x))); // wait: both runs are in flight
+    all.push(...['b:2', 'a:2', 'c:1', '*:1', 'c:2', 'd:1'].map((x) => b.submit(x))); // wait: both runs are in flight
     await tick();
     expect(runs).toEqual([['a:1'], ['b:1']]);
     release.shift()!(); // run 1 ends; run 2 still holds b
     await tick();
-    expect(runs[2]).toEqual(['a:2', 'c:1', '*:1']);
-    release.shift()!(); // run 2 ends: the b-items go next, in order
+    // b:2 waits for b; the keyless *:1 (it may touch anything) waits for every run, and all after it wait for it.
+    expect(runs[2]).toEqual(['a:2', 'c:1']);
+    release.shift()!(); // run 2 ends; run 3 is in flight: the barrier still waits, and so do the b-items behind nothing
     await tick();
-    expect(runs[3]).toEqual(['b:2', 'b:3']);
+    expect(runs[3]).toEqual(['b:2']);
+    release.splice(0).forEach((r) => r()); // runs 3 and 4 end: nothing in flight, the rest goes in order
+    await tick();
+    expect(runs[4]).toEqual(['*:1', 'c:2', 'd:1']);
     release.splice(0).forEach((r) => r());
-    expect(await Promise.all(all)).toEqual(['a:1', 'b:1', 'b:2', 'a:2', 'c:1', 'b:3', '*:1']);
+    expect(await Promise.all(all)).toEqual(['a:1', 'b:1', 'b:2', 'a:2', 'c:1', '*:1', 'c:2', 'd:1']);
   });
 
   it('starts a run anyway when every waiting item shares a key with the runs in flight (one hot key)', async () => {

@@ -1,6 +1,8 @@
 import '../src/modules.ts'; // every feature module, as the CLI loads them (push gateway, money, affinity)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseClusterUrl } from '../src/redis.ts';
+import { EnvError, parseEnv } from '../src/config/env.ts';
+import { REDIS_URL } from './helpers/env.ts';
 import { TallyProducer } from '../src/producers/index.ts';
 import { createWorld, uniqueName, type TestWorld } from './helpers/env.ts';
 import { startLocalCluster, type LocalCluster } from './helpers/redis-cluster.ts';
@@ -18,6 +20,30 @@ describe('REDIS_URL naming a cluster', () => {
     expect(parseClusterUrl('redis://127.0.0.1:6379')).toBeNull();
     expect(parseClusterUrl('redis://a:7000,b:notaport')).toBeNull();
     expect(parseClusterUrl('http://a:1,b:2')).toBeNull();
+  });
+
+  it('a cluster needs a hash-tagged prefix: refused at start and by the producer SDK, with the fix in the message', () => {
+    const cluster = 'redis://127.0.0.1:7000,127.0.0.1:7001';
+    expect(() => parseEnv({ REDIS_URL: cluster, TALLY_PREFIX: 'tally' })).toThrow(EnvError);
+    expect(() => parseEnv({ REDIS_URL: cluster, TALLY_PREFIX: 'tally' })).toThrow(/TALLY_PREFIX: .*hash tag, e\.g\. \{tally\}/);
+    expect(parseEnv({ REDIS_URL: cluster, TALLY_PREFIX: '{tally}' }).REDIS_URL).toBe(cluster);
+    expect(() => parseEnv({ REDIS_URL: 'not a url' })).toThrow(/REDIS_URL/);
+    expect(() => new TallyProducer({ redis: cluster })).toThrow(/hash tag, e\.g\. "\{tally\}"/);
+  });
+});
+
+describe('TallyProducer.close()', () => {
+  it('ends a wait for a job result at once instead of leaving its timer behind', async () => {
+    const producer = new TallyProducer({ redis: REDIS_URL, prefix: uniqueName('pc') });
+    const job = await producer.queue('grants').add('grant', { any: 'thing' }, { jobId: uniqueName('w') }); // no worker: never finishes
+    const waiting = producer.result('grants', job, 60_000).catch((e: Error) => e);
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await producer.queue('grants').obliterate({ force: true });
+    await producer.close();
+    const err = await waiting;
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(String((err as Error).message)).toMatch(/producer closed/);
   });
 });
 

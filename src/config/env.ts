@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isRedisUrl } from '../redis.ts';
+import { hasHashTag, isRedisUrl, parseClusterUrl } from '../redis.ts';
 
 /**
  * Process environment, parsed once. Nothing else in tally reads `process.env`:
@@ -48,6 +48,11 @@ const envSchema = z.object({
   TALLY_LOCK_DURATION_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   /** Worker processes PM2 starts for the `worker` role. */
   TALLY_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
+}).superRefine((env, ctx) => {
+  // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share one slot.
+  if (parseClusterUrl(env.REDIS_URL) && !hasHashTag(env.TALLY_PREFIX)) {
+    ctx.addIssue({ code: 'custom', path: ['TALLY_PREFIX'], message: `REDIS_URL names a Redis Cluster: TALLY_PREFIX needs a hash tag, e.g. {${env.TALLY_PREFIX}}` });
+  }
 });
 
 export type Env = Readonly<z.infer<typeof envSchema>>;

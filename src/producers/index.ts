@@ -1,5 +1,5 @@
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
-import { createRedis, type RedisClient } from '../redis.ts';
+import { createRedis, hasHashTag, parseClusterUrl, type RedisClient } from '../redis.ts';
 import type { z } from 'zod';
 import { chargeSchema, refundSchema, type ChargePayload, type RefundPayload } from '../queues/charges/schema.ts';
 import { DEFAULT_JOB_OPTIONS, QUEUE, describeIssues } from '../queues/common.ts';
@@ -54,11 +54,16 @@ export class TallyProducer {
   private readonly prefix: string;
   private readonly queues = new Map<string, Queue>();
   private readonly events = new Map<string, QueueEvents>();
+  /** result() waits in progress: close() ends them, so no timer outlives the producer. */
+  private readonly waits = new Set<(err: Error) => void>();
 
   constructor(opts: ProducerOptions) {
+    this.prefix = opts.prefix ?? 'tally';
+    if (typeof opts.redis === 'string' && parseClusterUrl(opts.redis) && !hasHashTag(this.prefix)) {
+      throw new Error(`on a Redis Cluster the prefix needs a hash tag, e.g. "{${this.prefix}}" (got "${this.prefix}")`);
+    }
     this.ownsRedis = typeof opts.redis === 'string';
     this.redis = typeof opts.redis === 'string' ? createRedis(opts.redis) : opts.redis;
-    this.prefix = opts.prefix ?? 'tally';
   }
 
   queue(name: string): Queue {
@@ -125,6 +130,7 @@ export class TallyProducer {
       const finish = (fn: () => void) => {
         if (done) return;
         done = true;
+        this.waits.delete(abort);
         clearTimeout(poll);
         clearTimeout(deadline);
         events.off(`completed:${id}`, onCompleted);
@@ -133,6 +139,8 @@ export class TallyProducer {
       };
       const onCompleted = (a: { returnvalue: unknown }) => finish(() => resolve(a.returnvalue));
       const onFailed = (a: { failedReason: string }) => finish(() => reject(new Error(a.failedReason)));
+      const abort = (err: Error) => finish(() => reject(err));
+      this.waits.add(abort);
       events.on(`completed:${id}`, onCompleted);
       events.on(`failed:${id}`, onFailed);
       const deadline = setTimeout(
@@ -158,7 +166,8 @@ export class TallyProducer {
   private async queueEvents(queue: string): Promise<QueueEvents> {
     let ev = this.events.get(queue);
     if (!ev) {
-      ev = new QueueEvents(queue, { connection: this.redis.duplicate(), prefix: this.prefix });
+      // BullMQ gives a QueueEvents its own duplicate of this client (it blocks on XREAD) and closes it with it.
+      ev = new QueueEvents(queue, { connection: this.redis, prefix: this.prefix });
       this.events.set(queue, ev);
     }
     await ev.waitUntilReady();
@@ -166,6 +175,7 @@ export class TallyProducer {
   }
 
   async close(): Promise<void> {
+    for (const abort of [...this.waits]) abort(new Error('producer closed while waiting for a job result'));
     await Promise.all([...this.events.values()].map((e) => e.close()));
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     if (this.ownsRedis) await this.redis.quit().catch(() => this.redis.disconnect());

@@ -15,6 +15,8 @@ export interface BatcherOptions<I> {
    * flight, a new run leaves out items sharing a key with them — they would only wait for those runs' row
    * locks — and every later item with a key of one left out, so each key keeps its arrival order. If that
    * leaves nothing (one hot key), the run starts anyway: its first round trips overlap the run it waits for.
+   * An item without keys (it may touch anything: a refund of an earlier charge) is a barrier: it waits until
+   * no run is in flight, every item after it waits for it, and no run starts beside it.
    */
   keys?: (item: I) => readonly string[] | null;
 }
@@ -42,6 +44,8 @@ export class Batcher<I, O> {
   private inFlight = 0;
   /** Keys of the items in flight, with how many items hold each. */
   private busy = new Map<string, number>();
+  /** Items without keys in flight (see BatcherOptions.keys). */
+  private barriers = 0;
   private state: State = 'open';
   private idle: (() => void)[] = [];
   /** Backoff sleeps in progress; close() cuts them short so a retry loop ends at once. */
@@ -82,6 +86,7 @@ export class Batcher<I, O> {
   private pump(): void {
     while (this.queue.length > 0 && this.inFlight < this.opts.parallel) {
       const batch = this.take();
+      if (batch.length === 0) return; // all of it waits for a run in flight; its end pumps again
       this.inFlight++;
       this.hold(batch, 1);
       void this.execute(batch).finally(() => {
@@ -96,24 +101,34 @@ export class Batcher<I, O> {
   /** The next run's items: the oldest ones, leaving out those that would wait on the runs in flight. */
   private take(): Waiter<I, O>[] {
     const max = this.opts.maxBatch;
-    if (this.busy.size === 0) return this.queue.splice(0, max);
+    if (this.inFlight === 0) return this.queue.splice(0, max);
+    if (this.barriers > 0) return [];
     const taken: Waiter<I, O>[] = [];
     const kept: Waiter<I, O>[] = [];
     const blocked = new Set<string>();
+    let barrier = false;
     for (const w of this.queue) {
-      if (taken.length >= max) kept.push(w);
-      else if (w.keys?.some((k) => this.busy.has(k) || blocked.has(k))) {
+      if (barrier || taken.length >= max) kept.push(w);
+      else if (w.keys === null) {
+        kept.push(w);
+        barrier = true;
+      } else if (w.keys.some((k) => this.busy.has(k) || blocked.has(k))) {
         kept.push(w);
         for (const k of w.keys) blocked.add(k);
       } else taken.push(w);
     }
-    if (taken.length === 0) return this.queue.splice(0, max);
+    if (taken.length === 0) {
+      // One hot key: start anyway, with the oldest items up to the first barrier.
+      const upTo = this.queue.findIndex((w) => w.keys === null);
+      return this.queue.splice(0, upTo === -1 ? max : Math.min(max, upTo));
+    }
     this.queue = kept;
     return taken;
   }
 
   private hold(batch: Waiter<I, O>[], by: 1 | -1): void {
     for (const w of batch) {
+      if (w.keys === null) this.barriers += by;
       for (const k of w.keys ?? []) {
         const n = (this.busy.get(k) ?? 0) + by;
         if (n === 0) this.busy.delete(k);
