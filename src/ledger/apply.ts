@@ -114,10 +114,15 @@ export async function applyLedgerCommands(tx: Tx, cmds: LedgerCommand[], ctx: Ap
   let ids: { batchIds: bigint[]; entryIds: bigint[] } | undefined;
 
   if (live.length > 0 || pairs.size > 0) {
-    const [rows, processed] = await Promise.all([
-      pairs.size > 0 ? lockAccounts(tx, [...pairs.values()]) : [],
-      findProcessed(tx, live.map((i) => cmds[i]!.queue), live.map((i) => cmds[i]!.eventId)),
+    const find = () => findProcessed(tx, live.map((i) => cmds[i]!.queue), live.map((i) => cmds[i]!.eventId));
+    let created = false;
+    const [rows, first] = await Promise.all([
+      pairs.size > 0 ? lockAccounts(tx, [...pairs.values()], () => (created = true)) : [],
+      find(),
     ]);
+    // Accounts created just now were not locked yet when the lookup ran: a twin of one of these events may have
+    // committed in between (in another process). Look again with every lock held — only then, one round trip.
+    const processed = created ? await find() : first;
     for (const r of rows) accounts.set(accountKey(r.user_id, r.asset), toState(r));
     for (const p of processed) decided.set(eventKey(p.queue, p.event_id), p);
     const byId = new Map([...accounts.values()].map((a) => [a.id, a]));

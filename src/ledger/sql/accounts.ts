@@ -17,9 +17,10 @@ export interface AccountRow {
  * them — take one statement; an upsert for every pair would cost an index probe each and wait on rows
  * other transactions are updating. Missing ones are then inserted and locked, also in order. (A pair that
  * another transaction creates at that moment can make a lock cycle; PostgreSQL breaks it with a deadlock
- * error, a transient fault the batcher retries.)
+ * error, a transient fault the batcher retries.) `onCreate` is told when some had to be created: anything read
+ * before this returned was read without their locks.
  */
-export async function lockAccounts(tx: Tx, pairs: { userId: string; asset: string }[]): Promise<AccountRow[]> {
+export async function lockAccounts(tx: Tx, pairs: { userId: string; asset: string }[], onCreate?: () => void): Promise<AccountRow[]> {
   const key = (userId: string, asset: string) => `${userId}\u0000${asset}`;
   const unique = [...new Map(pairs.map((p) => [key(p.userId, p.asset), p])).values()];
   const sorted = unique.sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : 0));
@@ -27,6 +28,7 @@ export async function lockAccounts(tx: Tx, pairs: { userId: string; asset: strin
   if (rows.length === sorted.length) return rows;
   const found = new Set(rows.map((r) => key(r.user_id, r.asset)));
   const missing = sorted.filter((p) => !found.has(key(p.userId, p.asset)));
+  onCreate?.();
   await tx`
     INSERT INTO accounts (user_id, asset)
     SELECT u, a FROM unnest(${missing.map((p) => p.userId)}::text[], ${missing.map((p) => p.asset)}::text[]) AS p(u, a) ORDER BY u, a
