@@ -36,6 +36,7 @@ export async function prepareCommands(
   tx: Tx,
   cmds: LedgerCommand[],
   config: ConfigDocument,
+  /** From priceVersions, when the caller already looked them up. */
   versionsAt?: Map<number, number>,
 ): Promise<Prepared[]> {
   const out: Prepared[] = new Array(cmds.length);
@@ -79,9 +80,7 @@ export async function prepareCommands(
   });
 
   if (priced.length > 0) {
-    const unknown = priced.filter((i) => !versionsAt?.has(i));
-    const looked = await configVersionsAt(tx, unknown.map((i) => (cmds[i] as Extract<LedgerCommand, { op: 'charge' }>).occurredAt));
-    const versions = new Map([...(versionsAt ?? []), ...unknown.map((i, k) => [i, looked[k]!] as const)]);
+    const versions = versionsAt ?? (await priceVersions(tx, cmds));
     for (const i of priced) {
       const cmd = cmds[i] as Extract<LedgerCommand, { op: 'charge' }>;
       const doc = (await configVersion(tx, versions.get(i)!)) ?? config;
@@ -132,6 +131,16 @@ async function prepareRefunds(tx: Tx, cmds: LedgerCommand[], refunds: number[], 
 }
 
 /** A charge priced by the rule in force at its occurred_at (a hold settled without usage or amount is charged its estimate). */
-export function needsPrice(cmd: LedgerCommand): cmd is Extract<LedgerCommand, { op: 'charge' }> {
+function needsPrice(cmd: LedgerCommand): cmd is Extract<LedgerCommand, { op: 'charge' }> {
   return cmd.op === 'charge' && cmd.amount === null && !(cmd.holdId && cmd.usage === null);
+}
+
+/**
+ * For every charge priced by usage, by command index: the config version in force at its occurred_at. Needs no
+ * lock or config, so a transaction can look it up in its first round trip (ApplyContext.versionsAt).
+ */
+export async function priceVersions(tx: Tx, cmds: LedgerCommand[]): Promise<Map<number, number>> {
+  const priced = cmds.flatMap((c, i) => (needsPrice(c) ? [i] : []));
+  const versions = await configVersionsAt(tx, priced.map((i) => (cmds[i] as Extract<LedgerCommand, { op: 'charge' }>).occurredAt));
+  return new Map(priced.map((i, k) => [i, versions[k]!]));
 }

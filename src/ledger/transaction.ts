@@ -3,8 +3,7 @@ import type { Sql } from '../db/client.ts';
 import { applyLedgerCommands, type ApplyContext, type ApplyReport } from './apply.ts';
 import { outboxCommitted } from '../outbox/after-commit.ts';
 import type { CommandOutcome, LedgerCommand } from './commands.ts';
-import { needsPrice } from './prepare.ts';
-import { configVersionsAt } from './sql/config-at.ts';
+import { priceVersions } from './prepare.ts';
 
 /** One ledger transaction: the transaction's clock and config version, then every command in order. */
 export async function runLedgerTransaction(sql: Sql, configs: ConfigCache, cmds: LedgerCommand[]): Promise<CommandOutcome[]> {
@@ -17,19 +16,18 @@ export async function runLedger(
   cmds: LedgerCommand[],
   extra: Pick<ApplyContext, 'alsoExpire'> = {},
 ): Promise<ApplyReport> {
-  const priced = cmds.flatMap((c, i) => (needsPrice(c) ? [i] : []));
   const report = (await sql.begin(async (tx) => {
     // The clock, the config version in force, and the versions in force when each usage happened: one round trip.
-    const [[clock], versions] = await Promise.all([
+    const [[clock], versionsAt] = await Promise.all([
       tx<{ now: Date; version: bigint | null }[]>`SELECT now() AS now, (SELECT max(version) FROM config_documents) AS version`,
-      configVersionsAt(tx, priced.map((i) => (cmds[i] as Extract<LedgerCommand, { op: 'charge' }>).occurredAt)),
+      priceVersions(tx, cmds),
     ]);
     const config = await configs.ensure(tx, Number(clock!.version ?? 0));
     return applyLedgerCommands(tx, cmds, {
       ...extra,
       config: config.doc,
       now: clock!.now,
-      versionsAt: new Map(priced.map((i, k) => [i, versions[k]!])),
+      versionsAt,
     });
   })) as ApplyReport;
   outboxCommitted(report.outboxRows);
