@@ -13,7 +13,7 @@ import { heldByAccount, loadHolds, type HoldRow } from './sql/holds.ts';
 import { findProcessed, type ProcessedRow } from './sql/processed-events.ts';
 import { loadBatchesById, loadChargeParts } from './sql/refunds.ts';
 import { loadRewardCounters, type RewardCounterRow } from './sql/reward-counters.ts';
-import { PROVISIONAL, idsShort, writeChanges, type EntryMeta, type PendingEntry, type PendingRefund } from './write.ts';
+import { PROVISIONAL, writeChanges, type EntryMeta, type PendingEntry, type PendingRefund } from './write.ts';
 import type { HoldSettlement } from './sql/holds.ts';
 
 export interface ApplyContext {
@@ -396,15 +396,11 @@ export async function applyLedgerCommands(tx: Tx, cmds: LedgerCommand[], ctx: Ap
     };
   }
 
-  const changes = { pending, accounts: accounts.values(), processedRows, newBatchCount: provisional, settlements, refunds, rewardCounts: [...rewardCounts.values()], ids };
-  const short = idsShort(changes);
-  if (short.batches + short.entries > 0) {
-    // More than one entry per command (expiry) or more batches than guessed: one more round trip.
-    const more = await allocateIds(tx, short.batches, short.entries);
-    changes.ids = { batchIds: [...(ids?.batchIds ?? []), ...more.batchIds], entryIds: [...(ids?.entryIds ?? []), ...more.entryIds] };
-  }
   // Pipelined on the transaction's connection.
-  await Promise.all([writeChanges(tx, changes), deadLetters.length > 0 ? recordDeadLetters(tx, dedupeByJob(deadLetters)) : undefined]);
+  await Promise.all([
+    writeChanges(tx, { pending, accounts: accounts.values(), processedRows, newBatchCount: provisional, settlements, refunds, rewardCounts: [...rewardCounts.values()], ids }),
+    deadLetters.length > 0 ? recordDeadLetters(tx, dedupeByJob(deadLetters)) : undefined,
+  ]);
   return { outcomes: outcomes.map((o) => o!), expired, outboxRows: pending.length };
 }
 

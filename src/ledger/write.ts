@@ -2,7 +2,7 @@ import type { Tx } from '../db/client.ts';
 import type { AccountState, BatchState, EntryDraft } from '../domain/account.ts';
 import type { PlannedPart } from '../domain/refund.ts';
 import { updateAccounts } from './sql/accounts.ts';
-import { insertBatches, updateBatches, type NewBatch } from './sql/batches.ts';
+import { allocateIds, insertBatches, updateBatches, type NewBatch } from './sql/batches.ts';
 import { insertAllocations, insertEntries, type NewEntry, type NewAllocation } from './sql/entries.ts';
 import { settleHolds, type HoldSettlement } from './sql/holds.ts';
 import { insertOutbox, type OutboxRow } from './sql/outbox.ts';
@@ -61,26 +61,19 @@ function entryIdOf(ref: bigint | PendingEntry): bigint {
   return typeof ref === 'bigint' ? ref : ref.id!;
 }
 
-/** How many new ids a set of changes needs beyond those already drawn. */
-export function idsShort(c: Pick<Changes, 'pending' | 'newBatchCount' | 'ids'>): { batches: number; entries: number } {
-  return {
-    batches: Math.max(0, Number(c.newBatchCount) - (c.ids?.batchIds.length ?? 0)),
-    entries: Math.max(0, c.pending.length - (c.ids?.entryIds.length ?? 0)),
-  };
-}
-
 /**
- * Writes every change of one ledger transaction with set-based statements, pipelined on its connection.
- * `c.ids` must hold enough ids (see idsShort).
+ * Writes every change of one ledger transaction with set-based statements, pipelined on its connection. Ids
+ * drawn earlier (`c.ids`) are used first; a shortfall (expiries: more than one entry per command) is drawn here.
  */
-export function writeChanges(tx: Tx, c: Changes): Promise<unknown> {
+export async function writeChanges(tx: Tx, c: Changes): Promise<void> {
   const { pending } = c;
-  if (pending.length === 0 && c.processedRows.length === 0) return Promise.resolve();
-  const short = idsShort(c);
-  if (short.batches + short.entries > 0) throw new Error(`writeChanges: ${short.batches} batch and ${short.entries} entry ids short`);
-  // Ascending: ids drawn later in the transaction are larger.
-  const batchIds = [...c.ids!.batchIds].sort((a, b) => (a < b ? -1 : 1));
-  const entryIds = [...c.ids!.entryIds].sort((a, b) => (a < b ? -1 : 1));
+  if (pending.length === 0 && c.processedRows.length === 0) return;
+  const have = c.ids ?? { batchIds: [], entryIds: [] };
+  const short = { batches: Math.max(0, Number(c.newBatchCount) - have.batchIds.length), entries: Math.max(0, pending.length - have.entryIds.length) };
+  const more = short.batches + short.entries > 0 ? await allocateIds(tx, short.batches, short.entries) : { batchIds: [], entryIds: [] };
+  // Ascending either way: ids drawn later in the transaction are larger.
+  const batchIds = [...have.batchIds, ...more.batchIds].sort((a, b) => (a < b ? -1 : 1));
+  const entryIds = [...have.entryIds, ...more.entryIds].sort((a, b) => (a < b ? -1 : 1));
   // Real ids keep the provisional order, so burn order among new batches is what the domain computed.
   const realBatchId = (b: BatchState) => (b.isNew ? batchIds[Number(b.id - PROVISIONAL)]! : b.id);
   pending.forEach((p, k) => {
@@ -153,7 +146,7 @@ export function writeChanges(tx: Tx, c: Changes): Promise<unknown> {
   }));
   const changed = new Set(pending.map((p) => p.acct));
   const usage = usageDeltas(pending);
-  return Promise.all([
+  await Promise.all([
     insertEntries(tx, entries),
     insertBatches(tx, newBatches),
     updateBatches(tx, touched),
