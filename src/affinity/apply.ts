@@ -1,7 +1,8 @@
 import type { ConfigDocument } from '../config/document.ts';
 import type { Tx } from '../db/client.ts';
 import { clampChange, crossedLevels, dayKey, decideEvent, levelFor, type AffinityOutcome } from '../domain/affinity.ts';
-import { PermanentJobError } from '../errors.ts';
+import { PermanentJobError, invalidPayload } from '../errors.ts';
+import { futureProblem } from '../queues/common.ts';
 import { applyLedgerCommands } from '../ledger/apply.ts';
 import type { ApplyResult, CommandOutcome, GrantCommand } from '../ledger/commands.ts';
 import { recordDeadLetters, type DeadLetter } from '../ledger/sql/dead-letters.ts';
@@ -17,7 +18,7 @@ import { insertLog, type LogRow } from './sql/log.ts';
 
 export interface AffinityApplyContext {
   config: ConfigDocument;
-  /** The transaction's clock (reward grants' default expiry); decisions use each event's occurred_at. */
+  /** The transaction's clock (reward grants' default expiry, the future check); decisions use each event's occurred_at. */
   now: Date;
 }
 
@@ -59,7 +60,12 @@ export async function applyAffinityCommands(tx: Tx, cmds: AffinityCommand[], ctx
   const outcomes: CommandOutcome[] = new Array(cmds.length);
   if (cmds.length === 0) return { outcomes, outboxRows: 0 };
 
-  const deviceKeys = unique(cmds.map((c) => ({ userId: c.userId, deviceId: c.deviceId })), (k) => k2(k.userId, k.deviceId));
+  // Bad input found before any lock: such an event fails alone and touches no row (not even its device's).
+  const futures = cmds.map((c) => (c.op === 'event' ? futureProblem(c.occurredAt, ctx.now) : null));
+  const deviceKeys = unique(
+    cmds.filter((_, i) => futures[i] === null).map((c) => ({ userId: c.userId, deviceId: c.deviceId })),
+    (k) => k2(k.userId, k.deviceId),
+  );
   // Locked first: the dedupe read below then sees whatever a concurrent holder of these devices committed.
   const deviceRows = await lockDevices(tx, deviceKeys, levelFor(s.levels, 0));
   const days = cmds.map((c) => (c.op === 'event' ? dayKey(c.occurredAt, s.timezone) : null));
@@ -121,6 +127,13 @@ export async function applyAffinityCommands(tx: Tx, cmds: AffinityCommand[], ctx
       } else {
         outcomes[i] = { ok: true, result: { ...prior.result, outcome: 'noop_duplicate', original_outcome: prior.result.outcome } };
       }
+      return;
+    }
+    const future = futures[i];
+    if (future) {
+      const error = invalidPayload(future);
+      outcomes[i] = { ok: false, error };
+      deadLetters.push({ queue: cmd.queue, job_id: cmd.jobId, event_id: cmd.eventId, reason_code: error.code, reason: error.message, payload: cmd.payload });
       return;
     }
     const dev = devices.get(k2(cmd.userId, cmd.deviceId))!;

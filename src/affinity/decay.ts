@@ -1,5 +1,6 @@
 import type { ConfigCache } from '../config/store.ts';
 import type { Sql } from '../db/client.ts';
+import { dbNow } from '../db/clock.ts';
 import { dayKey, decideDecay, levelFor } from '../domain/affinity.ts';
 import { insertOutbox, type OutboxRow } from '../ledger/sql/outbox.ts';
 import { outboxCommitted } from '../outbox/after-commit.ts';
@@ -33,7 +34,7 @@ export async function runDecay(sql: Sql, configs: ConfigCache, opts: { now?: Dat
   const summary: DecaySummary = { task: 'decay', today: null, devices_checked: 0, devices_decayed: 0, amount_decayed: 0, level_downs: 0 };
   if (!s.decay || s.decay.perDay === 0) return { ...summary, skipped: 'no decay configured (affinity.settings.decay)' };
   const decay = s.decay;
-  const now = opts.now ?? new Date();
+  const now = opts.now ?? (await dbNow(sql));
   const today = dayKey(now, s.timezone);
   summary.today = today;
   let after = { u: '', d: '' };

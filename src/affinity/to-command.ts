@@ -6,7 +6,7 @@ import { occurredAt, payloadHash } from '../workers/ledger-commands.ts';
 import type { AffinityCommand } from './commands.ts';
 
 /** Validates an `affinity-events` job (other languages enqueue raw JSON) into an affinity command. */
-export function toAffinityCommand(job: Job, now = Date.now()): AffinityCommand {
+export function toAffinityCommand(job: Job): AffinityCommand {
   const parsed = affinityJobSchema.safeParse(job.data);
   if (!parsed.success) throw invalidPayload(describeIssues(parsed.error));
   const d = parsed.data;
@@ -26,7 +26,7 @@ export function toAffinityCommand(job: Job, now = Date.now()): AffinityCommand {
       deviceId: d.device_id,
       ruleKey: d.rule_key,
       source: d.source,
-      occurredAt: occurredAt(d.occurred_at, job, now),
+      occurredAt: occurredAt(d.occurred_at, job),
       units: d.metadata?.units ?? 1,
     };
   }

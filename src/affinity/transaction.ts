@@ -9,7 +9,7 @@ import type { AffinityCommand } from './commands.ts';
 export async function runAffinityTransaction(sql: Sql, configs: ConfigCache, cmds: AffinityCommand[]): Promise<CommandOutcome[]> {
   const report = (await sql.begin(async (tx) => {
     const [clock] = await tx<{ now: Date; version: bigint | null }[]>`
-      SELECT now() AS now, (SELECT max(version) FROM config_documents) AS version`;
+      SELECT tally_now() AS now, (SELECT max(version) FROM config_documents) AS version`;
     const config = await configs.ensure(tx, Number(clock!.version ?? 0));
     return applyAffinityCommands(tx, cmds, { config: config.doc, now: clock!.now });
   })) as AffinityReport;

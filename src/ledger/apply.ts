@@ -88,7 +88,7 @@ export async function applyLedgerCommands(tx: Tx, cmds: LedgerCommand[], ctx: Ap
     deadLetters.push({ queue: cmd.queue, job_id: cmd.jobId, event_id: cmd.eventId, reason_code: error.code, reason: error.message, payload: cmd.payload });
   };
 
-  const prepared: Prepared[] = cmds.length > 0 ? await prepareCommands(tx, cmds, ctx.config, ctx.versionsAt) : [];
+  const prepared: Prepared[] = cmds.length > 0 ? await prepareCommands(tx, cmds, ctx.config, ctx.now, ctx.versionsAt) : [];
   const live: number[] = [];
   prepared.forEach((p, i) => (p.kind === 'error' ? fail(i, p.error) : live.push(i)));
 

@@ -2,6 +2,7 @@ import type { ConfigDocument, PricingRule } from '../config/document.ts';
 import type { Tx } from '../db/client.ts';
 import { naturalDay } from '../domain/calendar.ts';
 import { PermanentJobError, invalidPayload } from '../errors.ts';
+import { futureProblem } from '../queues/common.ts';
 import type { LedgerCommand } from './commands.ts';
 import { configVersion, configVersionsAt } from './sql/config-at.ts';
 import { findProcessed } from './sql/processed-events.ts';
@@ -36,6 +37,8 @@ export async function prepareCommands(
   tx: Tx,
   cmds: LedgerCommand[],
   config: ConfigDocument,
+  /** The transaction's clock: an occurred_at too far ahead of it is bad input. */
+  now: Date,
   /** From priceVersions, when the caller already looked them up. */
   versionsAt?: Map<number, number>,
 ): Promise<Prepared[]> {
@@ -43,6 +46,11 @@ export async function prepareCommands(
   const priced: number[] = [];
   const refunds: number[] = [];
   cmds.forEach((cmd, i) => {
+    const future = cmd.op === 'charge' || cmd.op === 'reward' ? futureProblem(cmd.occurredAt, now) : null;
+    if (future) {
+      out[i] = { kind: 'error', error: invalidPayload(future) };
+      return;
+    }
     switch (cmd.op) {
       case 'grant':
         out[i] = config.assets[cmd.asset] ? { kind: 'ok', target: cmd } : { kind: 'error', error: invalidPayload(`unknown asset "${cmd.asset}"`) };

@@ -29,7 +29,7 @@ export async function readBalance(db: Db, userId: string, asset: string): Promis
     db<{ balance: bigint; debt: bigint; total_granted: bigint; total_consumed: bigint; total_expired: bigint; lapsed: bigint }[]>`
       SELECT a.balance, a.debt, a.total_granted, a.total_consumed, a.total_expired,
         coalesce((SELECT sum(b.remaining) FROM batches b
-                  WHERE b.account_id = a.account_id AND b.open AND b.expires_at <= now()), 0)::bigint AS lapsed
+                  WHERE b.account_id = a.account_id AND b.open AND b.expires_at <= tally_now()), 0)::bigint AS lapsed
       FROM accounts a WHERE a.user_id = ${userId} AND a.asset = ${asset}`,
     heldReader(db, userId, asset),
   ]);
@@ -130,7 +130,7 @@ export async function readBatches(db: Db, userId: string, asset?: string): Promi
     SELECT b.batch_id, a.asset, b.amount, b.remaining, b.expires_at, b.source, b.source_id, b.created_at
     FROM batches b JOIN accounts a USING (account_id)
     WHERE a.user_id = ${userId} ${asset === undefined ? db`` : db`AND a.asset = ${asset}`}
-      AND b.open AND (b.expires_at IS NULL OR b.expires_at > now())
+      AND b.open AND (b.expires_at IS NULL OR b.expires_at > tally_now())
     ORDER BY a.asset, b.expires_at ASC NULLS LAST, b.batch_id`;
   return rows.map((r) => ({
     batch_id: String(r.batch_id),

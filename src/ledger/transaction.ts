@@ -19,7 +19,7 @@ export async function runLedger(
   const report = (await sql.begin(async (tx) => {
     // The clock, the config version in force, and the versions in force when each usage happened: one round trip.
     const [[clock], versionsAt] = await Promise.all([
-      tx<{ now: Date; version: bigint | null }[]>`SELECT now() AS now, (SELECT max(version) FROM config_documents) AS version`,
+      tx<{ now: Date; version: bigint | null }[]>`SELECT tally_now() AS now, (SELECT max(version) FROM config_documents) AS version`,
       priceVersions(tx, cmds),
     ]);
     const config = await configs.ensure(tx, Number(clock!.version ?? 0));

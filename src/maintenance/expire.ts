@@ -23,7 +23,7 @@ export async function runExpire(sql: Sql, configs: ConfigCache): Promise<ExpireS
     const due = await sql<{ user_id: string; asset: string; key: string }[]>`
       SELECT DISTINCT a.user_id, a.asset, a.user_id || chr(1) || a.asset AS key
       FROM batches b JOIN accounts a USING (account_id)
-      WHERE b.open AND b.expires_at <= now() AND a.user_id || chr(1) || a.asset > ${after}
+      WHERE b.open AND b.expires_at <= tally_now() AND a.user_id || chr(1) || a.asset > ${after}
       ORDER BY key LIMIT ${CHUNK}`;
     if (due.length === 0) return summary;
     const report = await runLedger(sql, configs, [], { alsoExpire: due.map((d) => ({ userId: d.user_id, asset: d.asset })) });

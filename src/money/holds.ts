@@ -98,8 +98,8 @@ export async function getHold(sql: Sql, holdId: string): Promise<HoldRow | undef
 }
 
 /** The wire shape of a hold; a hold past expires_at reads as expired whether or not the sweep ran. */
-export function holdView(h: HoldRow, now = Date.now()) {
-  const status = h.status === 'active' && h.expires_at.getTime() <= now ? 'expired' : h.status;
+export function holdView(h: HoldRow) {
+  const status = h.status === 'active' && h.lapsed ? 'expired' : h.status;
   return {
     hold_id: h.hold_id,
     event_id: h.event_id,

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
+import { dbNow } from '../db/clock.ts';
 import { HttpError } from '../errors.ts';
 import { authorize } from '../http/auth.ts';
 import { parse } from '../http/validate.ts';
@@ -87,6 +88,6 @@ export function moneyRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/v1/users/:user_id/usage', { preHandler: api }, async (req) => {
     const { user_id } = parse(userParams, req.params, 'path');
     const q = parse(usageQuerySchema, req.query, 'query');
-    return readUsage(ctx.sql, user_id, q);
+    return readUsage(ctx.sql, user_id, q, await dbNow(ctx.sql));
   });
 }

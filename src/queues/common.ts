@@ -13,6 +13,11 @@ export const isoTimestamp = z.iso.datetime({ offset: true, message: 'must be an 
 
 export const FUTURE_TOLERANCE_MS = 5 * 60_000;
 
+/** Bad input when `at` lies more than the tolerance ahead of `now` (the transaction's clock, tally_now()). */
+export function futureProblem(at: Date, now: Date): string | null {
+  return at.getTime() > now.getTime() + FUTURE_TOLERANCE_MS ? 'occurred_at is more than 5 minutes in the future' : null;
+}
+
 export const textSchema = z.string().max(1000);
 
 /** Every queue tally consumes, by name. */

@@ -3,18 +3,19 @@ import { canonicalJson, sha256 } from '../config/store.ts';
 import { invalidPayload } from '../errors.ts';
 import type { LedgerCommand } from '../ledger/commands.ts';
 import { chargesJobSchema } from '../queues/charges/schema.ts';
-import { FUTURE_TOLERANCE_MS, QUEUE, describeIssues } from '../queues/common.ts';
+import { QUEUE, describeIssues } from '../queues/common.ts';
 import { grantsJobSchema } from '../queues/grants/schema.ts';
 
 export function payloadHash(data: unknown): string {
   return sha256(canonicalJson(data));
 }
 
-/** `occurred_at` or, by default, when the job was enqueued; too far in the future is bad input. */
-export function occurredAt(iso: string | undefined, job: Job, now = Date.now()): Date {
-  const at = iso ? new Date(iso) : new Date(job.timestamp);
-  if (at.getTime() > now + FUTURE_TOLERANCE_MS) throw invalidPayload('occurred_at is more than 5 minutes in the future');
-  return at;
+/**
+ * `occurred_at` or, by default, when the job was enqueued. Whether it lies too far in the future is decided
+ * inside the transaction, against the business clock (`futureProblem`), not this process's clock.
+ */
+export function occurredAt(iso: string | undefined, job: Job): Date {
+  return iso ? new Date(iso) : new Date(job.timestamp);
 }
 
 /** Validates a `charges` or `grants` job (other languages enqueue raw JSON) into a ledger command. */

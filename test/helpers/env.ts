@@ -5,6 +5,7 @@ import { applyConfig, readConfigFile } from '../../src/config/store.ts';
 import { createDb, type Sql } from '../../src/db/client.ts';
 import { ensureDatabase, migrate } from '../../src/db/migrate.ts';
 import { EXAMPLE_CONFIG } from '../../src/cli/dev.ts';
+import { markDrivable, testClock, type TestClock } from './clock.ts';
 
 export const PG_BASE = process.env.TEST_DATABASE_BASE ?? 'postgres://127.0.0.1:5432';
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -25,6 +26,8 @@ export interface TestWorld {
   dbName: string;
   /** Extra variables for child processes (`tally start` in a subprocess) to join this world. */
   childEnv: Record<string, string>;
+  /** The world's business clock (tally_now()), movable without sleeping. */
+  clock: TestClock;
   applyExampleConfig(): Promise<void>;
   applyConfig(doc: unknown): Promise<void>;
   drop(): Promise<void>;
@@ -34,6 +37,7 @@ export async function createWorld(overrides: Record<string, string> = {}): Promi
   const dbName = uniqueName('tally_t');
   const url = `${PG_BASE}/${dbName}`;
   await ensureDatabase(url);
+  await markDrivable(PG_BASE, dbName);
   const sql = createDb(url, { max: 10 });
   await migrate(sql);
   const childEnv: Record<string, string> = {
@@ -55,6 +59,7 @@ export async function createWorld(overrides: Record<string, string> = {}): Promi
     sql,
     dbName,
     childEnv,
+    clock: testClock(sql),
     async applyExampleConfig() {
       await applyConfig(sql, await readConfigFile(EXAMPLE_CONFIG));
     },
