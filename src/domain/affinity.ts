@@ -168,6 +168,7 @@ export interface DecayInput {
   /** Natural day of the last applied event, and the last day decay was applied for (null = never). */
   lastActiveDay: string;
   decayedThrough: string | null;
+  /** The current natural day: it has not ended, so it is never charged (contract v2 §6). */
   today: string;
   afterIdleDays: number;
   perDay: number;
@@ -178,20 +179,23 @@ export interface DecayDecision {
   /** Idle days newly decayed (caught up if runs were missed). */
   days: number;
   change: number;
-  /** The day decay is now applied through (unchanged when nothing was due). */
+  /** The last day decay is now applied for (unchanged when nothing was due): always a day that has ended. */
   through: string | null;
 }
 
 /**
- * A device idle for more than `afterIdleDays` whole days loses `perDay` for each further idle day: the days
- * lastActive + afterIdleDays + 1 … today each decay once ever, so a second run on the same day finds nothing.
- * Never takes the value below `floor` (and never raises a value already below it).
+ * A device idle for more than `afterIdleDays` whole days loses `perDay` for each further idle day. A day counts
+ * only once it has ended: the days lastActive + afterIdleDays + 1 … yesterday each decay once ever, so a second
+ * run on the same day finds nothing. Example (after_idle_days 3): last active 03-01 → 03-02…03-04 are free,
+ * 03-05 is the first charged, on or after 03-06 00:00. Never takes the value below `floor` (and never raises a
+ * value already below it).
  */
 export function decideDecay(d: DecayInput): DecayDecision {
+  const lastEnded = addDays(d.today, -1);
   const firstDue = addDays(d.lastActiveDay, d.afterIdleDays + 1);
   const from = d.decayedThrough && d.decayedThrough >= firstDue ? addDays(d.decayedThrough, 1) : firstDue;
-  const days = daysBetween(from, d.today) + 1;
+  const days = daysBetween(from, lastEnded) + 1;
   if (days <= 0) return { days: 0, change: 0, through: d.decayedThrough };
-  const change = d.value <= d.floor ? 0 : -Math.min(d.value - d.floor, days * d.perDay);
-  return { days, change, through: d.today };
+  const loss = d.value <= d.floor ? 0 : Math.min(d.value - d.floor, days * d.perDay);
+  return { days, change: loss === 0 ? 0 : -loss, through: lastEnded };
 }
