@@ -4,7 +4,7 @@ import { dbNow } from '../db/clock.ts';
 import { addDays, dayKey, decideDecay, levelFor } from '../domain/affinity.ts';
 import { insertOutbox, type OutboxRow } from '../ledger/sql/outbox.ts';
 import { outboxCommitted } from '../outbox/after-commit.ts';
-import { notifications } from './apply.ts';
+import { notifications } from './notifications.ts';
 import { affinitySettingsOf } from './settings.ts';
 import { lockDevices, updateDevices, type DeviceUpdate } from './sql/devices.ts';
 import { insertLog, type LogRow } from './sql/log.ts';
