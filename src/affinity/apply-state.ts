@@ -5,7 +5,7 @@ import type { DeadLetter } from '../ledger/sql/dead-letters.ts';
 import type { OutboxRow } from '../ledger/sql/outbox.ts';
 import type { ProcessedRow } from '../ledger/sql/processed-events.ts';
 import { futureProblem } from '../queues/common.ts';
-import type { AffinityCommand, LevelReward } from './commands.ts';
+import type { AffinityCommand, LevelReward, PendingLevelReward } from './commands.ts';
 import { affinitySettingsOf, type AffinitySettings } from './settings.ts';
 import type { GrantedLevelRow } from './sql/granted-levels.ts';
 import type { LogRow } from './sql/log.ts';
@@ -38,14 +38,18 @@ export type AffinityResult = ApplyResult & {
   level_before: number;
   level_after: number;
   rewards: LevelReward[];
+  /** Present only when some reward of a level crossed did not apply (its level stays open). */
+  rewards_pending?: PendingLevelReward[];
 };
 
 /** The rewards of the levels one applied command crossed, granted through the ledger after every decision. */
 export interface LevelRewardPlan {
   userId: string;
   deviceId: string;
+  /** Levels crossed and not rewarded yet, lowest first. */
   levels: number[];
-  grants: { cmd: GrantCommand; reward: LevelReward }[];
+  /** `outcome`: the ledger's answer (an outcome, or a failure code), once it has answered. */
+  grants: { cmd: GrantCommand; reward: LevelReward; outcome?: string }[];
   /** The command's result and its level_up row: their `rewards` are filled in once the ledger has answered. */
   result: AffinityResult;
   levelUp: OutboxRow | undefined;
@@ -83,7 +87,7 @@ export interface ApplyState {
   appliedNear: Map<string, number[]>;
   /** Per (device, day, scope): positive change counted. */
   daily: Map<string, number>;
-  /** Per (device, level): rewarded already, or being rewarded by this transaction. */
+  /** Per (device, level): rewarded already (affinity_granted_levels), or being rewarded by this transaction. */
   rewardedLevels: Set<string>;
   rewardPlans: LevelRewardPlan[];
   writes: Writes;
