@@ -10,7 +10,7 @@ const levels = [
 ];
 const chat = { delta: 2, cooldown_seconds: 60, daily_cap: 20, single_cap: 10, per_unit: false, enabled: true };
 const base: EventInput = {
-  rule: chat, units: 1, occurredAt: 1_000_000, appliedAt: [], ruleUsedToday: 0, globalUsedToday: 0,
+  deviceActive: true, rule: chat, units: 1, occurredAt: 1_000_000, appliedAt: [], ruleUsedToday: 0, globalUsedToday: 0,
   globalDailyCap: 100, value: 0, maxAffinity: 1000,
 };
 
@@ -32,6 +32,11 @@ describe('affinity domain: natural days', () => {
 });
 
 describe('affinity domain: the rule pipeline', () => {
+  it('a deactivated device: noop_device_inactive before anything else', () => {
+    expect(decideEvent({ ...base, deviceActive: false })).toEqual({ outcome: 'noop_device_inactive', change: 0 });
+    expect(decideEvent({ ...base, deviceActive: false, rule: undefined })).toEqual({ outcome: 'noop_device_inactive', change: 0 });
+    expect(decideEvent({ ...base, deviceActive: false, appliedAt: [base.occurredAt] })).toEqual({ outcome: 'noop_device_inactive', change: 0 });
+  });
   it('no rule or a disabled rule', () => {
     expect(decideEvent({ ...base, rule: undefined }).outcome).toBe('noop_no_rule');
     expect(decideEvent({ ...base, rule: { ...chat, enabled: false } }).outcome).toBe('noop_no_rule');
@@ -215,7 +220,7 @@ describe('affinity domain: properties over random days of events (fast-check)', 
           const rule = day.rules[r]!;
           at += gap * 1000;
           const d = decideEvent({
-            rule, units, occurredAt: at, appliedAt: applied[r]!, ruleUsedToday: ruleUsed[r]!, globalUsedToday: globalUsed,
+            deviceActive: true, rule, units, occurredAt: at, appliedAt: applied[r]!, ruleUsedToday: ruleUsed[r]!, globalUsedToday: globalUsed,
             globalDailyCap: day.globalDailyCap, value, maxAffinity: day.maxAffinity,
           });
           if (d.outcome !== 'applied') {
@@ -245,7 +250,7 @@ describe('affinity domain: properties over random days of events (fast-check)', 
   it('a rule that still has room, out of cooldown and below max, is never refused', () => {
     fc.assert(
       fc.property(ruleArb.filter((r) => r.delta > 0), fc.integer({ min: 1, max: 5 }), (rule, units) => {
-        const d = decideEvent({ rule, units, occurredAt: 0, appliedAt: [], ruleUsedToday: 0, globalUsedToday: 0, globalDailyCap: undefined, value: 0, maxAffinity: 10_000 });
+        const d = decideEvent({ deviceActive: true, rule, units, occurredAt: 0, appliedAt: [], ruleUsedToday: 0, globalUsedToday: 0, globalDailyCap: undefined, value: 0, maxAffinity: 10_000 });
         const room = rule.daily_cap === undefined ? Infinity : rule.daily_cap;
         if (room > 0) expect(d).toEqual({ outcome: 'applied', change: Math.min(ruleAmount(rule, units), room) });
         else expect(d.outcome).toBe('noop_rule_daily_cap');

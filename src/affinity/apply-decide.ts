@@ -62,6 +62,7 @@ function decideRuleEvent(st: ApplyState, cmd: AffinityEventCommand, dev: DeviceS
   const ruleDay = dailyKey(cmd.userId, cmd.deviceId, day, cmd.ruleKey);
   const globalDay = dailyKey(cmd.userId, cmd.deviceId, day, GLOBAL_SCOPE);
   const decision = decideEvent({
+    deviceActive: dev.active,
     rule: s.rules[cmd.ruleKey],
     units: cmd.units,
     occurredAt: cmd.occurredAt.getTime(),
@@ -90,7 +91,10 @@ function decideRuleEvent(st: ApplyState, cmd: AffinityEventCommand, dev: DeviceS
   return decision;
 }
 
-/** Admin adjust: no rule, cooldown or caps; still clamped to [0, max_affinity]. */
+/**
+ * Admin adjust: no rule, cooldown or caps; still clamped to [0, max_affinity]. It applies to a deactivated
+ * device too: an operator correcting a score means it (docs/affinity.md).
+ */
 function decideAdjust(st: ApplyState, cmd: AffinityAdjustCommand, dev: DeviceState): Decision {
   const change = clampChange(dev.value, cmd.delta, st.settings.maxAffinity);
   return { outcome: change === 0 ? 'noop_value_boundary' : 'applied', change };

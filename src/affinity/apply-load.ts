@@ -46,6 +46,7 @@ export async function lockAndLoad(tx: Tx, st: ApplyState): Promise<void> {
       level: r.level,
       lastActiveAt: r.last_active_at ? r.last_active_at.getTime() : null,
       decayedThrough: r.decayed_through,
+      active: r.active,
       changed: false,
     });
   }

@@ -27,6 +27,7 @@ export interface DeviceState {
   level: number;
   lastActiveAt: number | null;
   decayedThrough: string | null;
+  active: boolean;
   changed: boolean;
 }
 

@@ -43,11 +43,11 @@ export async function runDecay(sql: Sql, configs: ConfigCache, opts: { now?: Dat
   summary.through = lastEnded;
   let after = { u: '', d: '' };
   for (;;) {
-    // Candidates by SQL: above the floor, its first chargeable idle day (last active day + after_idle_days + 1)
-    // has ended, and not yet decayed through the last ended day. decideDecay decides exactly below.
+    // Candidates by SQL: active, above the floor, its first chargeable idle day (last active day +
+    // after_idle_days + 1) has ended, and not yet decayed through the last ended day. decideDecay decides below.
     const due = await sql<{ user_id: string; device_id: string }[]>`
       SELECT user_id, device_id FROM affinity_devices
-      WHERE value > ${decay.floor} AND last_active_at IS NOT NULL
+      WHERE active AND value > ${decay.floor} AND last_active_at IS NOT NULL
         AND (last_active_at AT TIME ZONE ${s.timezone})::date + ${decay.afterIdleDays + 1}::int <= ${lastEnded}::date
         AND (decayed_through IS NULL OR decayed_through < ${lastEnded}::date)
         AND (user_id, device_id) > (${after.u}, ${after.d})
@@ -61,7 +61,8 @@ export async function runDecay(sql: Sql, configs: ConfigCache, opts: { now?: Dat
       const logs: LogRow[] = [];
       const outbox: OutboxRow[] = [];
       for (const r of rows) {
-        if (!r.last_active_at) continue;
+        // Deactivated since it was picked: a deactivated device does not decay (docs/affinity.md).
+        if (!r.last_active_at || !r.active) continue;
         const d = decideDecay({
           value: r.value,
           lastActiveDay: dayKey(r.last_active_at, s.timezone),

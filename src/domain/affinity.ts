@@ -5,6 +5,7 @@
 
 export type AffinityOutcome =
   | 'applied'
+  | 'noop_device_inactive'
   | 'noop_no_rule'
   | 'noop_cooldown'
   | 'noop_rule_daily_cap'
@@ -83,6 +84,8 @@ export function clampChange(before: number, change: number, max: number): number
 }
 
 export interface EventInput {
+  /** false when an admin deactivated the device. */
+  deviceActive: boolean;
   rule: RuleLike | undefined;
   units: number;
   occurredAt: number;
@@ -101,9 +104,13 @@ export interface EventDecision {
   change: number;
 }
 
-/** Steps 2–7 of the pipeline, in order; the first that leaves nothing decides the outcome. */
+/**
+ * Steps 2–7 of the pipeline, in order; the first that leaves nothing decides the outcome. A deactivated device
+ * comes first: whatever the rule, nothing it sends counts.
+ */
 export function decideEvent(i: EventInput): EventDecision {
   const noop = (outcome: AffinityOutcome): EventDecision => ({ outcome, change: 0 });
+  if (!i.deviceActive) return noop('noop_device_inactive');
   if (!i.rule || !i.rule.enabled) return noop('noop_no_rule');
   if (inCooldown(i.rule.cooldown_seconds, i.appliedAt, i.occurredAt)) return noop('noop_cooldown');
   let amount = ruleAmount(i.rule, i.units);
