@@ -17,7 +17,8 @@ let run = 0;
 beforeAll(async () => {
   world = await createWorld();
   await world.applyConfig(AFFINITY_TEST_CONFIG);
-  tally = await startTally(world);
+  // No scheduler role: a scheduled decay at the wall clock would decay the back-dated devices mid-test.
+  tally = await startTally(world, ['api', 'worker']);
 });
 afterAll(async () => {
   await tally?.stop();

@@ -16,7 +16,8 @@ const DAY = 86_400_000;
 beforeAll(async () => {
   world = await createWorld();
   await world.applyConfig(AFFINITY_TEST_CONFIG);
-  tally = await startTally(world);
+  // No scheduler role: a scheduled decay at the wall clock would decay the back-dated devices below mid-test.
+  tally = await startTally(world, ['api', 'worker']);
 });
 afterAll(async () => {
   await tally?.stop();
@@ -83,10 +84,6 @@ describe('decay', () => {
     expect(await value('u-active', 'd1')).toBe(30);
   });
 
-  it('is scheduled by a BullMQ job scheduler (one per interval across processes)', async () => {
-    const schedulers = await tally.producer.queue('maintenance').getJobSchedulers();
-    expect(schedulers.map((s) => s.key ?? s.id)).toContain('affinity-decay');
-  });
 });
 
 describe('decay charges only days that have ended (contract v2 §6), in the affinity timezone', () => {
@@ -159,5 +156,18 @@ describe('decay charges only days that have ended (contract v2 §6), in the affi
       await world.clock.advance(-(await world.clock.offset()));
     }
     await expectInvariants(world.sql);
+  });
+});
+
+describe('decay schedule', () => {
+  // Last in the file: from now on the scheduled decay may run (at the wall clock) in this world.
+  it('is scheduled by a BullMQ job scheduler (one per interval across processes)', async () => {
+    const scheduler = await startTally(world, ['scheduler']);
+    try {
+      const schedulers = await scheduler.producer.queue('maintenance').getJobSchedulers();
+      expect(schedulers.map((s) => s.key ?? s.id)).toContain('affinity-decay');
+    } finally {
+      await scheduler.stop();
+    }
   });
 });
