@@ -156,6 +156,14 @@ describe('level rewards through the real queues', () => {
     expect((await adjust('u-legacy', 'd1', 300)).rewards.map((x: any) => x.level)).toEqual([4]);
     expect(await balance('u-legacy')).toBe(50 + 70 + 100);
     expect(await grantedLevels('u-legacy', 'd1')).toEqual([2, 3, 4]);
+
+    // The old code also marked a level whose grant collided (user u / device legacy-d1 derived the same old id):
+    // the operator query of docs/affinity.md lists exactly such levels.
+    await world.sql`INSERT INTO affinity_granted_levels (user_id, device_id, level, event_id) VALUES ('u', 'legacy-d1', 2, ${oldId})`;
+    const suspicious = await world.sql`
+      SELECT g.user_id, g.device_id, g.level FROM affinity_granted_levels g WHERE g.event_id LIKE 'lvl-%'
+        AND NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.event_id = g.event_id AND e.user_id = g.user_id)`;
+    expect(suspicious).toEqual([{ user_id: 'u', device_id: 'legacy-d1', level: 2 }]);
   });
 });
 
