@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { naturalDay } from '../src/domain/calendar.ts';
 import { crossedLevels, dayKey, decideDecay, decideEvent, levelFor, progressOf, ruleAmount, type EventInput } from '../src/domain/affinity.ts';
 
 const levels = [
@@ -28,6 +29,20 @@ describe('affinity domain: natural days', () => {
     expect(dayKey(Date.parse('2026-03-08T05:00:00Z'), 'America/New_York')).toBe('2026-03-08');
     expect(dayKey(Date.parse('2026-03-09T03:59:59Z'), 'America/New_York')).toBe('2026-03-08');
     expect(dayKey(Date.parse('2026-03-09T04:00:00Z'), 'America/New_York')).toBe('2026-03-09');
+  });
+});
+
+describe('natural days: one implementation for affinity and reward caps', () => {
+  it('dayKey agrees with the zone’s own local date at any instant, in zones with and without DST', () => {
+    const zones = ['Asia/Shanghai', 'America/New_York', 'Europe/London', 'Australia/Lord_Howe', 'Pacific/Kiritimati', 'UTC'];
+    fc.assert(
+      fc.property(fc.integer({ min: Date.UTC(1990, 0, 1), max: Date.UTC(2090, 0, 1) }), fc.constantFrom(...zones), (ms, zone) => {
+        const local = new Date(new Date(ms).toLocaleString('en-US', { timeZone: zone }) + ' UTC');
+        expect(dayKey(ms, zone)).toBe(local.toISOString().slice(0, 10));
+        expect(naturalDay(ms, zone)).toBe(dayKey(ms, zone));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
 

@@ -2,6 +2,7 @@
  * The affinity rules as plain functions, no I/O: amounts, cooldowns, caps, clamping, levels, natural days, decay.
  * The apply transaction (src/affinity/apply.ts) feeds them the locked state and writes what they decide.
  */
+import { addDays, dayKey, daysBetween } from './calendar.ts';
 
 export type AffinityOutcome =
   | 'applied'
@@ -27,33 +28,8 @@ export interface LevelLike {
   rewards: { asset: string; amount: number }[];
 }
 
-// ---- natural days ------------------------------------------------------------------------------------
-
-const dayFormats = new Map<string, Intl.DateTimeFormat>();
-
-/**
- * The natural day (`YYYY-MM-DD`) an instant falls on in an IANA timezone. Intl resolves the zone's offset at
- * that very instant, so days that start or end across a DST change are exact.
- */
-export function dayKey(at: Date | number, timeZone: string): string {
-  let f = dayFormats.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
-    dayFormats.set(timeZone, f);
-  }
-  const parts = f.formatToParts(at);
-  const get = (t: string) => parts.find((p) => p.type === t)!.value;
-  return `${get('year')}-${get('month')}-${get('day')}`;
-}
-
-/** Whole calendar days from day `a` to day `b` (both `YYYY-MM-DD`); negative when b is earlier. */
-export function daysBetween(a: string, b: string): number {
-  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86_400_000);
-}
-
-export function addDays(day: string, n: number): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
-}
+// Natural days live in calendar.ts (shared with the ledger's reward caps); re-exported for the affinity callers.
+export { addDays, dayKey, daysBetween };
 
 // ---- one rule event ----------------------------------------------------------------------------------
 
