@@ -187,6 +187,20 @@ describe('a level whose reward grants failed is rewarded on a later crossing', (
     return o.result as any;
   }
 
+  it('the same event twice in one batch: the replay answers the original result, rewards included', async () => {
+    const eventId = id('twice');
+    const cmd: AffinityAdjustCommand = {
+      op: 'adjust', queue: 'affinity-events', eventId, jobId: eventId, payloadHash: eventId, payload: {},
+      userId: 'u-twice', deviceId: 'd1', delta: 160, operatorId: 'ops', reason: 'test', occurredAt: new Date(),
+    };
+    const report = await world.sql.begin((tx) => applyAffinityCommands(tx, [cmd, { ...cmd }], { config: withoutCredits(), now: new Date() }));
+    const [first, second] = report.outcomes.map((o) => (o.ok ? (o.result as any) : o.error));
+    expect(first.rewards).toHaveLength(2);
+    expect(first.rewards_pending).toHaveLength(1);
+    expect(second).toEqual({ ...first, outcome: 'noop_duplicate', original_outcome: 'applied' });
+    expect(await balance('u-twice')).toBe(120);
+  });
+
   it('grants what it can, keeps the level open, and later grants only what is missing — once ever', async () => {
     const first = await direct('u-partial', 160, withoutCredits());
     expect(first.rewards.map((x: any) => [x.level, x.asset, x.amount])).toEqual([

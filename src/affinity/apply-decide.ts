@@ -38,16 +38,26 @@ export function decideCommand(st: ApplyState, i: number): void {
   st.writes.processed.push(row);
 }
 
-/** An event decided before (by an earlier transaction or earlier in this batch): its result again, or a conflict. */
+/**
+ * An event decided before (by an earlier transaction or earlier in this batch): a conflict, or — answered by
+ * answerReplays once the level rewards are settled — its original result.
+ */
 function answerReplay(st: ApplyState, cmd: AffinityCommand, i: number): boolean {
   const prior = st.decided.get(eventKey(cmd.queue, cmd.eventId));
   if (!prior) return false;
   if (prior.payload_hash !== cmd.payloadHash) {
     refuse(st, cmd, i, new PermanentJobError('idempotency_conflict', `event_id "${cmd.eventId}" was already used with a different payload`));
   } else {
-    st.outcomes[i] = { ok: true, result: { ...prior.result, outcome: 'noop_duplicate', original_outcome: prior.result.outcome } };
+    st.replays.push({ index: i, prior });
   }
   return true;
+}
+
+/** Replays answer `noop_duplicate` with the original result — for one decided in this batch, as finally settled. */
+export function answerReplays(st: ApplyState): void {
+  for (const { index, prior } of st.replays) {
+    st.outcomes[index] = { ok: true, result: { ...prior.result, outcome: 'noop_duplicate', original_outcome: prior.result.outcome } };
+  }
 }
 
 function refuse(st: ApplyState, cmd: AffinityCommand, i: number, error: PermanentJobError): void {

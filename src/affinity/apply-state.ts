@@ -91,6 +91,8 @@ export interface ApplyState {
   /** Per (device, level): rewarded already (affinity_granted_levels), or being rewarded by this transaction. */
   rewardedLevels: Set<string>;
   rewardPlans: LevelRewardPlan[];
+  /** Commands that replay a decided event: answered once this batch's own results are final. */
+  replays: { index: number; prior: ProcessedRow }[];
   writes: Writes;
 }
 
@@ -117,6 +119,7 @@ export function createApplyState(cmds: AffinityCommand[], ctx: AffinityApplyCont
     daily: new Map(),
     rewardedLevels: new Set(),
     rewardPlans: [],
+    replays: [],
     writes: { ruleStates: new Map(), dailyAdds: new Map(), log: [], outbox: [], grantedLevels: [], processed: [], deadLetters: [] },
   };
 }

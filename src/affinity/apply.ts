@@ -1,6 +1,6 @@
 import type { Tx } from '../db/client.ts';
 import type { CommandOutcome } from '../ledger/commands.ts';
-import { decideCommand } from './apply-decide.ts';
+import { answerReplays, decideCommand } from './apply-decide.ts';
 import { lockAndLoad } from './apply-load.ts';
 import { grantLevelRewards } from './apply-rewards.ts';
 import { createApplyState, type AffinityApplyContext } from './apply-state.ts';
@@ -23,6 +23,7 @@ export interface AffinityReport {
  *   2. decide every command in arrival order with the domain functions  — apply-decide.ts
  *      (a later command sees an earlier one's effect)
  *   3. grant the rewards of the levels crossed, through the ledger      — apply-rewards.ts
+ *      (then replays get their original results, as settled)
  *   4. write scores, log, counters, rewarded levels, decisions, outbox  — apply-write.ts
  */
 export async function applyAffinityCommands(tx: Tx, cmds: AffinityCommand[], ctx: AffinityApplyContext): Promise<AffinityReport> {
@@ -31,6 +32,7 @@ export async function applyAffinityCommands(tx: Tx, cmds: AffinityCommand[], ctx
   await lockAndLoad(tx, st);
   for (let i = 0; i < cmds.length; i++) decideCommand(st, i);
   const ledgerOutboxRows = await grantLevelRewards(tx, st);
+  answerReplays(st);
   await writeDecisions(tx, st);
   return { outcomes: st.outcomes, outboxRows: st.writes.outbox.length + ledgerOutboxRows };
 }
