@@ -27,7 +27,8 @@ const CHUNK = 500;
 /**
  * Decays idle devices: each ended idle day beyond `after_idle_days` costs `per_day`, once per day ever (the
  * device remembers the day it was decayed through), so a second run the same day changes nothing and missed
- * runs are caught up. The current day is never charged: it has not ended (contract v2 §6). Each chunk of devices is one transaction that locks them like event processing does.
+ * runs are caught up. The current day is never charged: it has not ended (contract v2 §6). Each chunk of
+ * devices is one transaction that locks them like event processing does.
  * `now` is injectable for tests; the scheduler and the CLI use the clock.
  */
 export async function runDecay(sql: Sql, configs: ConfigCache, opts: { now?: Date } = {}): Promise<DecaySummary> {
