@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { naturalDay } from '../src/domain/calendar.ts';
 import { crossedLevels, dayKey, decideDecay, decideEvent, levelFor, progressOf, ruleAmount, type EventInput } from '../src/domain/affinity.ts';
 
 const levels = [
@@ -10,7 +11,7 @@ const levels = [
 ];
 const chat = { delta: 2, cooldown_seconds: 60, daily_cap: 20, single_cap: 10, per_unit: false, enabled: true };
 const base: EventInput = {
-  rule: chat, units: 1, occurredAt: 1_000_000, appliedAt: [], ruleUsedToday: 0, globalUsedToday: 0,
+  deviceActive: true, rule: chat, units: 1, occurredAt: 1_000_000, appliedAt: [], ruleUsedToday: 0, globalUsedToday: 0,
   globalDailyCap: 100, value: 0, maxAffinity: 1000,
 };
 
@@ -31,7 +32,26 @@ describe('affinity domain: natural days', () => {
   });
 });
 
+describe('natural days: one implementation for affinity and reward caps', () => {
+  it('dayKey agrees with the zone’s own local date at any instant, in zones with and without DST', () => {
+    const zones = ['Asia/Shanghai', 'America/New_York', 'Europe/London', 'Australia/Lord_Howe', 'Pacific/Kiritimati', 'UTC'];
+    fc.assert(
+      fc.property(fc.integer({ min: Date.UTC(1990, 0, 1), max: Date.UTC(2090, 0, 1) }), fc.constantFrom(...zones), (ms, zone) => {
+        const local = new Date(new Date(ms).toLocaleString('en-US', { timeZone: zone }) + ' UTC');
+        expect(dayKey(ms, zone)).toBe(local.toISOString().slice(0, 10));
+        expect(naturalDay(ms, zone)).toBe(dayKey(ms, zone));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
 describe('affinity domain: the rule pipeline', () => {
+  it('a deactivated device: noop_device_inactive before anything else', () => {
+    expect(decideEvent({ ...base, deviceActive: false })).toEqual({ outcome: 'noop_device_inactive', change: 0 });
+    expect(decideEvent({ ...base, deviceActive: false, rule: undefined })).toEqual({ outcome: 'noop_device_inactive', change: 0 });
+    expect(decideEvent({ ...base, deviceActive: false, appliedAt: [base.occurredAt] })).toEqual({ outcome: 'noop_device_inactive', change: 0 });
+  });
   it('no rule or a disabled rule', () => {
     expect(decideEvent({ ...base, rule: undefined }).outcome).toBe('noop_no_rule');
     expect(decideEvent({ ...base, rule: { ...chat, enabled: false } }).outcome).toBe('noop_no_rule');
@@ -87,18 +107,100 @@ describe('affinity domain: levels', () => {
 
 describe('affinity domain: decay', () => {
   const d = { value: 100, lastActiveDay: '2026-03-01', decayedThrough: null, afterIdleDays: 3, perDay: 5, floor: 0 };
-  it('nothing until more than after_idle_days idle days, then per_day for each further day', () => {
+  it('charges only ended days: after_idle_days 3 and a last event on 03-01 → the first decay on 03-06 (contract v2 §6)', () => {
+    // 03-02, 03-03, 03-04 are the three free idle days; 03-05 is the fourth, charged once it has ended.
     expect(decideDecay({ ...d, today: '2026-03-04' })).toEqual({ days: 0, change: 0, through: null });
-    expect(decideDecay({ ...d, today: '2026-03-05' })).toEqual({ days: 1, change: -5, through: '2026-03-05' });
-    expect(decideDecay({ ...d, today: '2026-03-08' })).toEqual({ days: 4, change: -20, through: '2026-03-08' });
+    expect(decideDecay({ ...d, today: '2026-03-05' })).toEqual({ days: 0, change: 0, through: null });
+    expect(decideDecay({ ...d, today: '2026-03-06' })).toEqual({ days: 1, change: -5, through: '2026-03-05' });
+    expect(decideDecay({ ...d, today: '2026-03-08' })).toEqual({ days: 3, change: -15, through: '2026-03-07' });
+  });
+  it('after_idle_days 0: the day after the last active day is charged once it has ended', () => {
+    expect(decideDecay({ ...d, afterIdleDays: 0, today: '2026-03-02' }).days).toBe(0);
+    expect(decideDecay({ ...d, afterIdleDays: 0, today: '2026-03-03' })).toEqual({ days: 1, change: -5, through: '2026-03-02' });
   });
   it('each day decays once: a second run the same day, or a late older event, adds nothing', () => {
-    expect(decideDecay({ ...d, decayedThrough: '2026-03-08', today: '2026-03-08' }).days).toBe(0);
-    expect(decideDecay({ ...d, decayedThrough: '2026-03-08', today: '2026-03-09' })).toEqual({ days: 1, change: -5, through: '2026-03-09' });
+    expect(decideDecay({ ...d, decayedThrough: '2026-03-07', today: '2026-03-08' }).days).toBe(0);
+    expect(decideDecay({ ...d, decayedThrough: '2026-03-07', today: '2026-03-09' })).toEqual({ days: 1, change: -5, through: '2026-03-08' });
+    // decayed_through written by the old rule (the then current day) is never charged again.
+    expect(decideDecay({ ...d, decayedThrough: '2026-03-08', today: '2026-03-09' }).days).toBe(0);
+  });
+  it('renewed activity restarts the free idle days', () => {
+    expect(decideDecay({ ...d, lastActiveDay: '2026-03-10', decayedThrough: '2026-03-07', today: '2026-03-14' }).days).toBe(0);
+    expect(decideDecay({ ...d, lastActiveDay: '2026-03-10', decayedThrough: '2026-03-07', today: '2026-03-15' })).toEqual({ days: 1, change: -5, through: '2026-03-14' });
   });
   it('never below the floor', () => {
     expect(decideDecay({ ...d, value: 12, floor: 10, today: '2026-03-20' })).toMatchObject({ change: -2 });
     expect(decideDecay({ ...d, value: 8, floor: 10, today: '2026-03-20' })).toMatchObject({ change: 0 });
+  });
+});
+
+describe('affinity domain: decay against a day-by-day model (fast-check)', () => {
+  // The model shares nothing with src/domain: days are integers (0 = 2026-01-01), walked one at a time.
+  const EPOCH = Date.UTC(2026, 0, 1);
+  const iso = (n: number) => new Date(EPOCH + n * 86_400_000).toISOString().slice(0, 10);
+  /** Walks every ended day after the last active one; the n-th whole idle day with n > afterIdle costs perDay once. */
+  function model(m: M) {
+    let value = m.value;
+    let days = 0;
+    let through = m.through;
+    for (let day = m.last + 1; day < m.today; day++) {
+      if (day - m.last <= m.afterIdle) continue;
+      if (m.through !== null && day <= m.through) continue;
+      days++;
+      through = day;
+      if (value > m.floor) value = Math.max(m.floor, value - m.perDay);
+    }
+    return { days, change: value - m.value, through };
+  }
+  const arb = fc.record({
+    value: fc.integer({ min: 0, max: 500 }),
+    last: fc.integer({ min: 0, max: 60 }),
+    through: fc.option(fc.integer({ min: 0, max: 90 }), { nil: null }),
+    today: fc.integer({ min: 0, max: 120 }),
+    afterIdle: fc.integer({ min: 0, max: 10 }),
+    perDay: fc.integer({ min: 0, max: 30 }),
+    floor: fc.integer({ min: 0, max: 100 }),
+  });
+  type M = { value: number; last: number; through: number | null; today: number; afterIdle: number; perDay: number; floor: number };
+  const input = (m: M, today: number, through: number | null) => ({
+    value: m.value, lastActiveDay: iso(m.last), decayedThrough: through === null ? null : iso(through), today: iso(today),
+    afterIdleDays: m.afterIdle, perDay: m.perDay, floor: m.floor,
+  });
+
+  it('decides exactly what the model decides', () => {
+    fc.assert(
+      fc.property(arb, (m) => {
+        const got = decideDecay(input(m, m.today, m.through));
+        const want = model(m);
+        expect(got.days).toBe(want.days);
+        expect(got.change).toBe(want.change);
+        if (want.days > 0) expect(got.through).toBe(iso(want.through!));
+        else expect(got.through).toBe(m.through === null ? null : iso(m.through));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('never charges the current day, and runs on any later days add up to one run at the end', () => {
+    fc.assert(
+      fc.property(arb, fc.array(fc.integer({ min: 0, max: 120 }), { maxLength: 6 }), (m, runs) => {
+        let value = m.value;
+        let through = m.through === null ? null : iso(m.through);
+        let days = 0;
+        const todays = [...runs, m.today].sort((a, b) => a - b);
+        for (const today of todays) {
+          const d = decideDecay({ ...input(m, today, null), value, decayedThrough: through });
+          if (d.days > 0) expect(d.through! < iso(today)).toBe(true);
+          value += d.change;
+          days += d.days;
+          through = d.through;
+        }
+        const once = model({ ...m, today: todays.at(-1)! });
+        expect(days).toBe(once.days);
+        expect(value - m.value).toBe(once.change);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
 
@@ -133,7 +235,7 @@ describe('affinity domain: properties over random days of events (fast-check)', 
           const rule = day.rules[r]!;
           at += gap * 1000;
           const d = decideEvent({
-            rule, units, occurredAt: at, appliedAt: applied[r]!, ruleUsedToday: ruleUsed[r]!, globalUsedToday: globalUsed,
+            deviceActive: true, rule, units, occurredAt: at, appliedAt: applied[r]!, ruleUsedToday: ruleUsed[r]!, globalUsedToday: globalUsed,
             globalDailyCap: day.globalDailyCap, value, maxAffinity: day.maxAffinity,
           });
           if (d.outcome !== 'applied') {
@@ -163,7 +265,7 @@ describe('affinity domain: properties over random days of events (fast-check)', 
   it('a rule that still has room, out of cooldown and below max, is never refused', () => {
     fc.assert(
       fc.property(ruleArb.filter((r) => r.delta > 0), fc.integer({ min: 1, max: 5 }), (rule, units) => {
-        const d = decideEvent({ rule, units, occurredAt: 0, appliedAt: [], ruleUsedToday: 0, globalUsedToday: 0, globalDailyCap: undefined, value: 0, maxAffinity: 10_000 });
+        const d = decideEvent({ deviceActive: true, rule, units, occurredAt: 0, appliedAt: [], ruleUsedToday: 0, globalUsedToday: 0, globalDailyCap: undefined, value: 0, maxAffinity: 10_000 });
         const room = rule.daily_cap === undefined ? Infinity : rule.daily_cap;
         if (room > 0) expect(d).toEqual({ outcome: 'applied', change: Math.min(ruleAmount(rule, units), room) });
         else expect(d.outcome).toBe('noop_rule_daily_cap');

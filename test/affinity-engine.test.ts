@@ -165,10 +165,10 @@ describe('levels and rewards', () => {
     const r = await adjust('u-lvl', 'd1', 250);
     expect(r).toMatchObject({ outcome: 'applied', change: 250, level_before: 1, level_after: 4 });
     expect(r.rewards.map((x: any) => [x.level, x.asset, x.amount, x.event_id, x.outcome])).toEqual([
-      [2, 'points', 50, 'lvl-u-lvl-d1-2', 'applied'],
-      [3, 'points', 70, 'lvl-u-lvl-d1-3', 'applied'],
-      [3, 'credits', 5, 'lvl-u-lvl-d1-3.1', 'applied'],
-      [4, 'points', 100, 'lvl-u-lvl-d1-4', 'applied'],
+      [2, 'points', 50, 'lvl.5.u-lvl.2.d1.2.0', 'applied'],
+      [3, 'points', 70, 'lvl.5.u-lvl.2.d1.3.0', 'applied'],
+      [3, 'credits', 5, 'lvl.5.u-lvl.2.d1.3.1', 'applied'],
+      [4, 'points', 100, 'lvl.5.u-lvl.2.d1.4.0', 'applied'],
     ]);
     expect(await balance('u-lvl', 'points')).toBe(220);
     expect(await balance('u-lvl', 'credits')).toBe(5);
@@ -190,7 +190,7 @@ describe('levels and rewards', () => {
   it('a reward id too long for the charset is hashed, deterministically', async () => {
     const user = `u${'x'.repeat(89)}`; // 90 chars: the path stays within fastify's param limit
     const r = await adjust(user, 'device-with-a-rather-long-name-0123456789', 120);
-    expect(r.rewards[0].event_id).toMatch(/^lvl-h-[0-9a-f]{48}$/);
+    expect(r.rewards[0].event_id).toMatch(/^lvl\.h\.[0-9a-f]{64}$/);
     const b = await tally.http('GET', `/v1/users/${user}/balances/points`);
     expect(b.body).toMatchObject({ balance: 50 });
   });

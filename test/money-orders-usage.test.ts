@@ -171,7 +171,7 @@ describe('UsageMeter', () => {
     expect(aborted.counted.output_tokens).toBe(500);
 
     const h = await tally.http('POST', '/v1/holds', { event_id: id('h'), user_id: 'cut', asset: 'credits', source_type: 'llm', ttl_seconds: 60, amount: 7 });
-    const silent = new UsageMeter(tally.producer, { event_id: id('llm'), user_id: 'cut', asset: 'credits', source_type: 'llm', source_id: 'q2', hold_id: h.body.hold_id }, { wait: true });
+    const silent = new UsageMeter(tally.producer, { event_id: id('llm'), user_id: 'cut', asset: 'credits', source_type: 'llm', source_id: 'q2', hold_id: h.body.hold_id, model: 'gpt-4o-mini' }, { wait: true });
     expect(await silent.end()).toMatchObject({ outcome: 'applied', amount: 7, balance_after: 89 });
   });
 });

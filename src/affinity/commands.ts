@@ -31,6 +31,16 @@ export interface LevelReward {
   asset: string;
   amount: number;
   event_id: string;
-  /** The grant's outcome in the credits ledger (`applied`, or a failure code if the ledger refused it). */
+  /** `applied`: results list only rewards granted by this very change. */
   outcome?: string;
+}
+
+/** A reward whose grant did not apply: its level stays open and is tried again at its next crossing. */
+export interface PendingLevelReward {
+  level: number;
+  asset: string;
+  amount: number;
+  event_id: string;
+  /** The ledger's failure code (e.g. idempotency_conflict, invalid_payload). */
+  reason: string;
 }

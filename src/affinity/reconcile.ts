@@ -1,6 +1,6 @@
 import type { Sql } from '../db/client.ts';
 import type { Violation } from '../maintenance/reconcile.ts';
-import { GLOBAL_SCOPE } from './apply.ts';
+import { GLOBAL_SCOPE } from './apply-state.ts';
 
 const LIMIT = 1000;
 

@@ -2,9 +2,11 @@
  * The affinity rules as plain functions, no I/O: amounts, cooldowns, caps, clamping, levels, natural days, decay.
  * The apply transaction (src/affinity/apply.ts) feeds them the locked state and writes what they decide.
  */
+import { addDays, dayKey, daysBetween } from './calendar.ts';
 
 export type AffinityOutcome =
   | 'applied'
+  | 'noop_device_inactive'
   | 'noop_no_rule'
   | 'noop_cooldown'
   | 'noop_rule_daily_cap'
@@ -26,33 +28,8 @@ export interface LevelLike {
   rewards: { asset: string; amount: number }[];
 }
 
-// ---- natural days ------------------------------------------------------------------------------------
-
-const dayFormats = new Map<string, Intl.DateTimeFormat>();
-
-/**
- * The natural day (`YYYY-MM-DD`) an instant falls on in an IANA timezone. Intl resolves the zone's offset at
- * that very instant, so days that start or end across a DST change are exact.
- */
-export function dayKey(at: Date | number, timeZone: string): string {
-  let f = dayFormats.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
-    dayFormats.set(timeZone, f);
-  }
-  const parts = f.formatToParts(at);
-  const get = (t: string) => parts.find((p) => p.type === t)!.value;
-  return `${get('year')}-${get('month')}-${get('day')}`;
-}
-
-/** Whole calendar days from day `a` to day `b` (both `YYYY-MM-DD`); negative when b is earlier. */
-export function daysBetween(a: string, b: string): number {
-  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86_400_000);
-}
-
-export function addDays(day: string, n: number): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
-}
+// Natural days live in calendar.ts (shared with the ledger's reward caps); re-exported for the affinity callers.
+export { addDays, dayKey, daysBetween };
 
 // ---- one rule event ----------------------------------------------------------------------------------
 
@@ -83,6 +60,8 @@ export function clampChange(before: number, change: number, max: number): number
 }
 
 export interface EventInput {
+  /** false when an admin deactivated the device. */
+  deviceActive: boolean;
   rule: RuleLike | undefined;
   units: number;
   occurredAt: number;
@@ -101,9 +80,13 @@ export interface EventDecision {
   change: number;
 }
 
-/** Steps 2–7 of the pipeline, in order; the first that leaves nothing decides the outcome. */
+/**
+ * Steps 2–7 of the pipeline, in order; the first that leaves nothing decides the outcome. A deactivated device
+ * comes first: whatever the rule, nothing it sends counts.
+ */
 export function decideEvent(i: EventInput): EventDecision {
   const noop = (outcome: AffinityOutcome): EventDecision => ({ outcome, change: 0 });
+  if (!i.deviceActive) return noop('noop_device_inactive');
   if (!i.rule || !i.rule.enabled) return noop('noop_no_rule');
   if (inCooldown(i.rule.cooldown_seconds, i.appliedAt, i.occurredAt)) return noop('noop_cooldown');
   let amount = ruleAmount(i.rule, i.units);
@@ -168,6 +151,7 @@ export interface DecayInput {
   /** Natural day of the last applied event, and the last day decay was applied for (null = never). */
   lastActiveDay: string;
   decayedThrough: string | null;
+  /** The current natural day: it has not ended, so it is never charged (contract v2 §6). */
   today: string;
   afterIdleDays: number;
   perDay: number;
@@ -178,20 +162,23 @@ export interface DecayDecision {
   /** Idle days newly decayed (caught up if runs were missed). */
   days: number;
   change: number;
-  /** The day decay is now applied through (unchanged when nothing was due). */
+  /** The last day decay is now applied for (unchanged when nothing was due): always a day that has ended. */
   through: string | null;
 }
 
 /**
- * A device idle for more than `afterIdleDays` whole days loses `perDay` for each further idle day: the days
- * lastActive + afterIdleDays + 1 … today each decay once ever, so a second run on the same day finds nothing.
- * Never takes the value below `floor` (and never raises a value already below it).
+ * A device idle for more than `afterIdleDays` whole days loses `perDay` for each further idle day. A day counts
+ * only once it has ended: the days lastActive + afterIdleDays + 1 … yesterday each decay once ever, so a second
+ * run on the same day finds nothing. Example (after_idle_days 3): last active 03-01 → 03-02…03-04 are free,
+ * 03-05 is the first charged, on or after 03-06 00:00. Never takes the value below `floor` (and never raises a
+ * value already below it).
  */
 export function decideDecay(d: DecayInput): DecayDecision {
+  const lastEnded = addDays(d.today, -1);
   const firstDue = addDays(d.lastActiveDay, d.afterIdleDays + 1);
   const from = d.decayedThrough && d.decayedThrough >= firstDue ? addDays(d.decayedThrough, 1) : firstDue;
-  const days = daysBetween(from, d.today) + 1;
+  const days = daysBetween(from, lastEnded) + 1;
   if (days <= 0) return { days: 0, change: 0, through: d.decayedThrough };
-  const change = d.value <= d.floor ? 0 : -Math.min(d.value - d.floor, days * d.perDay);
-  return { days, change, through: d.today };
+  const loss = d.value <= d.floor ? 0 : Math.min(d.value - d.floor, days * d.perDay);
+  return { days, change: loss === 0 ? 0 : -loss, through: lastEnded };
 }

@@ -7,6 +7,8 @@ export interface DeviceRow {
   level: number;
   last_active_at: Date | null;
   decayed_through: string | null;
+  /** false once an admin deactivated the device: its rule events change nothing. */
+  active: boolean;
 }
 
 export interface DeviceKey {
@@ -28,7 +30,7 @@ export async function lockDevices(tx: Tx, keys: DeviceKey[], initialLevel: numbe
     SELECT u, d, ${initialLevel}::int FROM unnest(${users}::text[], ${devices}::text[]) AS k(u, d) ORDER BY u, d
     ON CONFLICT (user_id, device_id) DO NOTHING`,
     tx<DeviceRow[]>`
-    SELECT a.user_id, a.device_id, a.value, a.level, a.last_active_at, a.decayed_through::text AS decayed_through
+    SELECT a.user_id, a.device_id, a.value, a.level, a.last_active_at, a.decayed_through::text AS decayed_through, a.active
     FROM affinity_devices a JOIN unnest(${users}::text[], ${devices}::text[]) AS k(u, d)
       ON a.user_id = k.u AND a.device_id = k.d
     ORDER BY a.user_id, a.device_id
@@ -58,7 +60,7 @@ export async function updateDevices(tx: Tx, rows: DeviceUpdate[]): Promise<void>
 
 export async function readDevice(db: Db, userId: string, deviceId: string): Promise<DeviceRow | undefined> {
   const [row] = await db<DeviceRow[]>`
-    SELECT user_id, device_id, value, level, last_active_at, decayed_through::text AS decayed_through
+    SELECT user_id, device_id, value, level, last_active_at, decayed_through::text AS decayed_through, active
     FROM affinity_devices WHERE user_id = ${userId} AND device_id = ${deviceId}`;
   return row;
 }
