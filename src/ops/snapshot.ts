@@ -1,9 +1,10 @@
 import type { AppContext } from '../context.ts';
 import { QUEUE } from '../queues/common.ts';
 import { reconcileKey } from './job-stats.ts';
+import { WEBHOOKS_QUEUE } from '../webhooks/delivery.ts';
 
 /** Every tally queue, for Bull Board, metrics and the dashboard. */
-export const ALL_QUEUES: string[] = Object.values(QUEUE);
+export const ALL_QUEUES: string[] = [...Object.values(QUEUE), WEBHOOKS_QUEUE];
 
 const quiet = new WeakSet<object>();
 /** The process's Queue for `name`; its connection errors are the health checks' business, not log noise. */
