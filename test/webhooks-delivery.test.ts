@@ -193,7 +193,7 @@ describe('webhooks: SSRF', () => {
     await enqueueDeliveries(tally.started.ctx, [e]);
     await waitFor('two refused attempts', async () => ((await jobState(id)).job?.attemptsMade ?? 0) >= 2);
     const { job } = await jobState(id);
-    expect(job!.stacktrace.join('\n') + (job!.failedReason ?? '')).toMatch(/refused: .*(loopback|IPv4-mapped).*allow_private_network/);
+    expect((job!.stacktrace ?? []).join('\n') + (job!.failedReason ?? '')).toMatch(/refused: .*(loopback|IPv4-mapped).*allow_private_network/);
     expect(rx.received).toHaveLength(0);
     await useWebhooks([]); // stop retrying
   });
