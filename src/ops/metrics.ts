@@ -5,7 +5,7 @@ import { HttpError } from '../errors.ts';
 import { safeEqual } from '../http/auth.ts';
 import { readJobStats } from './job-stats.ts';
 import { jobStatsText, scrapeErrorsText, type ScrapePart } from './metrics-text.ts';
-import { dbConnections, lastReconcile, outboxLag, queueSnapshots, within, type OutboxLag, type QueueSnapshot } from './snapshot.ts';
+import { dbConnections, deadLetterCount, lastReconcile, outboxLag, queueSnapshots, within, type OutboxLag, type QueueSnapshot } from './snapshot.ts';
 
 /**
  * prom-client's default metrics that `promtool check metrics` rejects: gauges named `_total` (a suffix kept for
@@ -13,11 +13,12 @@ import { dbConnections, lastReconcile, outboxLag, queueSnapshots, within, type O
  */
 const MISNAMED_DEFAULTS = ['tally_nodejs_active_handles_total', 'tally_nodejs_active_requests_total', 'tally_nodejs_active_resources_total'];
 
-/** The reads a scrape would repeat: PostgreSQL (outbox lag, connections) and the per-queue Redis scripts. */
+/** The reads a scrape would repeat: PostgreSQL (outbox lag, dead letters, connections) and the per-queue Redis scripts. */
 interface Snapshot {
   at: number;
   queues?: QueueSnapshot[];
   outbox?: OutboxLag;
+  deadLetters?: number;
   conns?: Record<string, number>;
   errors: Set<ScrapePart>;
 }
@@ -39,6 +40,7 @@ export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
   const oldest = new Gauge({ name: 'tally_queue_oldest_waiting_seconds', help: 'Age of the oldest waiting job', labelNames: ['queue'], registers: [registry] });
   const outboxPending = new Gauge({ name: 'tally_outbox_pending', help: 'Outbox rows not yet relayed', registers: [registry] });
   const outboxLagS = new Gauge({ name: 'tally_outbox_lag_seconds', help: 'Age of the oldest outbox row not yet relayed', registers: [registry] });
+  const deadLetters = new Gauge({ name: 'tally_dead_letters', help: 'Events that failed for good (dead_letters rows), kept for an operator', registers: [registry] });
   const reconcileOk = new Gauge({ name: 'tally_reconcile_ok', help: 'Last reconcile: 1 = every invariant holds, 0 = violations, -1 = not run yet', registers: [registry] });
   const reconcileViolations = new Gauge({ name: 'tally_reconcile_violations', help: 'Violations the last reconcile found', registers: [registry] });
   const reconcileAt = new Gauge({ name: 'tally_reconcile_last_run_timestamp_seconds', help: 'When the last reconcile finished (Unix time)', registers: [registry] });
@@ -64,12 +66,13 @@ export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
       refreshes.inc();
       cached = (async () => {
         const errors = new Set<ScrapePart>();
-        const [queues, outbox, conns] = await Promise.all([
+        const [queues, outbox, dead, conns] = await Promise.all([
           attempt(errors, 'queues', () => queueSnapshots(ctx)),
           attempt(errors, 'outbox', () => outboxLag(ctx)),
+          attempt(errors, 'dead_letters', () => deadLetterCount(ctx)),
           attempt(errors, 'db', () => dbConnections(ctx)),
         ]);
-        return { at: Date.now(), queues, outbox, conns, errors };
+        return { at: Date.now(), queues, outbox, deadLetters: dead, conns, errors };
       })();
       void cached.then((s) => {
         const left = ttl - (Date.now() - s.at);
@@ -91,6 +94,7 @@ export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
       outboxPending.set(s.outbox.pending);
       outboxLagS.set(s.outbox.oldest_seconds);
     }
+    if (s.deadLetters !== undefined) deadLetters.set(s.deadLetters);
     dbConns.reset();
     for (const [state, n] of Object.entries(s.conns ?? {})) dbConns.set({ state }, n);
     snapshotAge.set((Date.now() - s.at) / 1000);

@@ -52,6 +52,12 @@ export async function outboxLag(ctx: AppContext): Promise<OutboxLag> {
   return { pending: row?.pending ?? 0, oldest_seconds: Math.max(0, row?.oldest ?? 0) };
 }
 
+/** Rows in dead_letters: events that failed for good (bad input, conflicts), kept for an operator. */
+export async function deadLetterCount(ctx: AppContext): Promise<number> {
+  const [row] = await ctx.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM dead_letters`;
+  return row?.n ?? 0;
+}
+
 /**
  * Connections tally processes hold on this database, by state, as PostgreSQL sees them: postgres.js keeps no
  * public pool statistics, and the server's view covers every process of the deployment at once.
