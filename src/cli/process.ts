@@ -60,7 +60,7 @@ export interface Started {
 }
 
 export async function startProcess(env: Env, roles: Set<RoleName>): Promise<Started> {
-  const log = createLogger(env.LOG_LEVEL);
+  const log = createLogger(env.LOG_LEVEL, 'tally', env.TALLY_LOG_FORMAT);
   const tracing = startTracing(env); // before any Queue or Worker exists: they read it when made
   const ctx = createContext(env, log);
   const eviction = await checkEvictionPolicy(ctx.redis);
