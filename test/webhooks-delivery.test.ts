@@ -6,7 +6,8 @@ import { deliveryId, WEBHOOKS_QUEUE, type DeliveryJob, type WebhookEvent } from 
 import { enqueueDeliveries } from '../src/webhooks/enqueue.ts';
 import { readJobStats, flushJobStats } from '../src/ops/job-stats.ts';
 import { createWorld, type TestWorld } from './helpers/env.ts';
-import { startTally, waitFor, type InProcessTally } from './helpers/tally.ts';
+import { spawnTally, startTally, waitFor, type InProcessTally } from './helpers/tally.ts';
+import { once } from 'node:events';
 import { startReceiver, type Receiver } from './helpers/webhook-receiver.ts';
 
 const SECRET = 'whsec-test-0123456789abcdef';
@@ -129,6 +130,13 @@ describe('webhooks: delivery', () => {
     const dead = await listDeadDeliveries(queue, { webhookId: 'down' });
     expect(dead.items.map((d) => d.delivery_id)).toEqual([id]);
     expect(JSON.stringify(dead)).not.toContain(e.user_id); // the listing carries no payloads
+    // The operator's way: `tally webhooks dead` prints the same list as JSON.
+    const cli = spawnTally(world, ['webhooks', 'dead', '--webhook', 'down']);
+    let out = '';
+    cli.stdout!.on('data', (d) => (out += d));
+    const [code] = (await once(cli, 'exit')) as [number];
+    expect(code).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ task: 'webhooks dead', items: [{ delivery_id: id, webhook_id: 'down', event_id: e.id, event_type: 'alert' }] });
 
     const before = rx.received.length;
     rx.setBehaviour(() => ({ status: 200 }));
