@@ -5,3 +5,4 @@ import './push/register.ts';
 import './affinity/register.ts';
 import './money/register.ts';
 import './ops/register.ts';
+import './webhooks/register.ts';

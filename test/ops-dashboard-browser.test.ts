@@ -4,6 +4,12 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/ops/register.ts';
+import '../src/webhooks/register.ts';
+import { readConfigFile } from '../src/config/store.ts';
+import { EXAMPLE_CONFIG } from '../src/cli/dev.ts';
+import { flushJobStats, recordAlertSent } from '../src/ops/job-stats.ts';
+import { enqueueDeliveries } from '../src/webhooks/enqueue.ts';
+import { startReceiver, type Receiver } from './helpers/webhook-receiver.ts';
 import { ADMIN_TOKEN, createWorld, type TestWorld } from './helpers/env.ts';
 import { ROOT, startTally, waitFor, type InProcessTally } from './helpers/tally.ts';
 
@@ -23,11 +29,15 @@ const ARTIFACTS = join(ROOT, 'test-artifacts');
 let world: TestWorld;
 let tally: InProcessTally;
 let browser: Browser | undefined;
+let rx: Receiver | undefined;
+const HOOK_SECRET = 'whsec-dashboard-0123456789';
 
 beforeAll(async () => {
   if (!hasChromium) return;
   world = await createWorld();
-  await world.applyExampleConfig();
+  rx = await startReceiver(HOOK_SECRET);
+  const example = (await readConfigFile(EXAMPLE_CONFIG)) as Record<string, unknown>;
+  await world.applyConfig({ ...example, webhooks: [{ id: 'crm', url: rx.url, secret: HOOK_SECRET, events: ['alert'], allow_private_network: true }] });
   tally = await startTally(world);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -38,6 +48,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await tally?.stop();
+  await rx?.close();
   await world?.drop();
 });
 
@@ -52,6 +63,16 @@ describe('ops dashboard in a real browser', () => {
       }
     }
     await tally.producer.queue('charges').add('charge', { type: 'charge', event_id: 'bad-1', user_id: 'ada', asset: 'points', amount: -1, policy: 'postpaid', source_type: 'x', source_id: 'y' }, { jobId: 'bad-1' });
+    // Webhook and alert activity: one delivered, one dead (its webhook is not in the config), one alert.
+    const alert = { id: 'ob-dash-1', type: 'alert' as const, ts: new Date().toISOString(), user_id: 'ada', data: { kind: 'low_balance', asset: 'points', balance: 3, threshold: 10 } };
+    await enqueueDeliveries(tally.started.ctx, [alert]);
+    await enqueueDeliveries(tally.started.ctx, [alert], [{ id: 'gone', url: rx!.url, secret: HOOK_SECRET, events: ['alert'], allow_private_network: true }]);
+    recordAlertSent('low_balance', 'points');
+    await waitFor('the webhook activity', async () => {
+      await flushJobStats();
+      const r = await tally.http('GET', '/admin/dashboard/data', undefined, ADMIN_TOKEN);
+      return r.body.webhooks.recent_dead.length === 1 && r.body.webhooks.endpoints.some((e: { webhook: string; by_result: Record<string, number> }) => e.webhook === 'crm' && e.by_result.delivered === 1) ? true : undefined;
+    }, 30_000, 500);
     await waitFor('the jobs to be applied and counted', async () => {
       const r = await tally.http('GET', '/admin/dashboard/data', undefined, ADMIN_TOKEN);
       const n = Object.values(r.body.throughput.by_queue as Record<string, number[]>).flat().reduce((a, b) => a + b, 0);
@@ -79,6 +100,10 @@ describe('ops dashboard in a real browser', () => {
     expect(await page.locator('#outcomes').innerText()).toMatch(/charges\s+failed\s+1\b/);
     expect(await page.locator('#queues').innerText()).toContain('affinity-events');
     expect(Number((await page.locator('#t-dead').innerText()).replace(/,/g, ''))).toBeGreaterThanOrEqual(1);
+    expect(await page.locator('#webhooks').innerText()).toMatch(/crm\s+1\s+0\s+0\s+0\s+0\s+0\s+0\s+≤/);
+    expect(await page.locator('#dead-deliveries').innerText()).toMatch(/gone\s+alert ob-dash-1\s+1\s+unknown_webhook/);
+    expect(await page.locator('#alerts').innerText()).toMatch(/low_balance\s+points\s+1/);
+    expect(await page.locator('#t-webhooks-dead').innerText()).toBe('1');
 
     // The usage tabs switch the window.
     await page.click('#usage-tabs button[data-w="30d"]');

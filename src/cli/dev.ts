@@ -15,7 +15,8 @@ export function addDevInfo(info: DevInfo): void {
 
 /** The newcomer's one command: database migrated, example config applied, every role up with dev tokens. */
 registerCommand('dev', async (_args, rawEnv) => {
-  const { env } = withSecrets({ ...rawEnv, TALLY_DEV: true });
+  // Logs for a person at a terminal (pino-pretty) unless TALLY_LOG_FORMAT says otherwise; `tally start` stays JSON.
+  const { env } = withSecrets({ ...rawEnv, TALLY_DEV: true, TALLY_LOG_FORMAT: rawEnv.TALLY_LOG_FORMAT ?? 'pretty' });
   const migrated = await runMigrations(env);
   const applied = await withDb(env, async (sql) => applyConfig(sql, await readConfigFile(EXAMPLE_CONFIG)));
   const started = await startProcess(env, new Set(['api', 'worker', 'scheduler']));

@@ -6,6 +6,7 @@ import { createDb } from '../db/client.ts';
 import { ensureDatabase, migrate } from '../db/migrate.ts';
 import { createLogger } from '../log.ts';
 import { checkEvictionPolicy } from '../redis.ts';
+import { startTracing } from '../telemetry/tracing.ts';
 import { ROLE_NAMES, startRoles, type RoleName } from '../roles.ts';
 import { UsageError } from './registry.ts';
 
@@ -59,7 +60,8 @@ export interface Started {
 }
 
 export async function startProcess(env: Env, roles: Set<RoleName>): Promise<Started> {
-  const log = createLogger(env.LOG_LEVEL);
+  const log = createLogger(env.LOG_LEVEL, 'tally', env.TALLY_LOG_FORMAT);
+  const tracing = startTracing(env); // before any Queue or Worker exists: they read it when made
   const ctx = createContext(env, log);
   const eviction = await checkEvictionPolicy(ctx.redis);
   if (eviction) log.warn(eviction);
@@ -75,6 +77,7 @@ export async function startProcess(env: Env, roles: Set<RoleName>): Promise<Star
       log.info('shutting down');
       await running.close();
       await ctx.close();
+      await tracing.close();
     })());
   return { ctx, port: running.port, stop };
 }

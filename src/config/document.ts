@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { alertsAndWebhooksIssues, alertsSchema, webhooksSchema } from './alerts-webhooks.ts'; // alerts & webhooks (v2)
 
 /**
  * The tally config document (`tally config apply FILE`, `PUT /v1/admin/config`), CONTRACT §6.
@@ -114,9 +115,16 @@ export const configDocumentSchema = z
     affinity: affinitySchema.optional(),
     products: z.record(name, productSchema).default({}),
     rewards: z.record(z.string().min(1).max(128), rewardRuleSchema).default({}),
+    // --- alerts & webhooks (v2, CONTRACT §6): schemas and checks live in alerts-webhooks.ts ---
+    alerts: alertsSchema,
+    webhooks: webhooksSchema,
+    // --- end alerts & webhooks ---
   })
   .strict()
   .superRefine((doc, ctx) => {
+    // --- alerts & webhooks (v2) ---
+    for (const issue of alertsAndWebhooksIssues(doc.alerts, doc.webhooks, (a) => Object.hasOwn(doc.assets, a))) ctx.addIssue({ code: 'custom', ...issue });
+    // --- end alerts & webhooks ---
     for (const asset of Object.keys(doc.pricing)) {
       if (!doc.assets[asset]) ctx.addIssue({ code: 'custom', path: ['pricing', asset], message: `asset ${asset} is not declared under assets` });
     }

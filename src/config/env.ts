@@ -48,6 +48,27 @@ const envSchema = z.object({
   TALLY_LOCK_DURATION_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   /** Worker processes PM2 starts for the `worker` role. */
   TALLY_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
+  // --- observability, webhooks, logs (docs/observability.md, docs/alerts-webhooks.md) ---
+  /** OTLP/HTTP collector base URL (e.g. http://otel-collector:4318); unset = tracing off and free. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional().or(z.literal('').transform(() => undefined)),
+  /** `service.name` on exported spans. */
+  OTEL_SERVICE_NAME: z.string().min(1).max(128).default('tally'),
+  /** `json` (default for `tally start`) or `pretty` (default for `tally dev`): human-readable lines on stderr. */
+  TALLY_LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  /** How long /metrics reuses its PostgreSQL and Redis reads: scrapes at any rate cost at most one read per period. */
+  TALLY_METRICS_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
+  /** A webhook POST that has not answered by then counts as failed (and is retried). */
+  TALLY_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /** First retry delay of a failed delivery; doubles per attempt up to TALLY_WEBHOOK_BACKOFF_MAX_MS (jittered). */
+  TALLY_WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(10).max(3_600_000).default(30_000),
+  TALLY_WEBHOOK_BACKOFF_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(3_600_000),
+  /** How long a delivery keeps being retried before it is dead (kept in the failed set, replayable). */
+  TALLY_WEBHOOK_RETRY_SECONDS: z.coerce.number().int().min(1).max(30 * 86_400).default(86_400),
+  /** Deliveries one worker process makes at once, over all endpoints. */
+  TALLY_WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
+  /** Deliveries one worker process makes at once to any one endpoint: a slow receiver holds at most this many slots. */
+  TALLY_WEBHOOK_PER_ENDPOINT: z.coerce.number().int().min(1).max(1000).default(4),
+  // --- end observability ---
 }).superRefine((env, ctx) => {
   // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share one slot.
   if (parseClusterUrl(env.REDIS_URL) && !hasHashTag(env.TALLY_PREFIX)) {

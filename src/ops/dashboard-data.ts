@@ -1,5 +1,8 @@
 import type { AppContext } from '../context.ts';
-import { readMinuteSeries } from './job-stats.ts';
+import { listDeadDeliveries, type DeadDelivery } from '../webhooks/dead.ts';
+import { WEBHOOKS_QUEUE } from '../webhooks/delivery.ts';
+import { readJobStats, readMinuteSeries } from './job-stats.ts';
+import { opsQueue } from './snapshot.ts';
 import { lastReconcile, outboxLag, queueSnapshots, type QueueSnapshot, type OutboxLag, type ReconcileStatus } from './snapshot.ts';
 
 export const WINDOWS = { '24h': '24 hours', '7d': '7 days', '30d': '30 days' } as const;
@@ -16,17 +19,26 @@ export interface DashboardData {
   outbox: OutboxLag;
   usage: Record<WindowName, { by_source_type: { asset: string; source_type: string; amount: number; count: number }[]; top_consumers: { user_id: string; asset: string; amount: number; count: number }[] }>;
   invariants: ReconcileStatus | null;
+  /** Webhook attempts by endpoint and result since the deployment began, dead totals, the latest dead deliveries. */
+  webhooks: {
+    endpoints: { webhook: string; by_result: Record<string, number>; attempts: number; dead: number; p95_seconds: number | null }[];
+    dead_kept: number;
+    recent_dead: DeadDelivery[];
+  };
+  /** Alerts decided, by kind and asset, since the deployment began. */
+  alerts: { kind: string; asset: string; count: number }[];
 }
 
 /** Everything the ops dashboard shows, in one JSON document (`GET /admin/dashboard/data`). */
 export async function dashboardData(ctx: AppContext): Promise<DashboardData> {
-  const [series, queues, deadLetters, outbox, usage, invariants] = await Promise.all([
+  const [series, queues, deadLetters, outbox, usage, invariants, activity] = await Promise.all([
     readMinuteSeries(ctx.redis, ctx.env.TALLY_PREFIX, 60),
     queueSnapshots(ctx),
     deadLetterSummary(ctx),
     outboxLag(ctx),
     usageSummary(ctx),
     lastReconcile(ctx),
+    webhookAndAlertActivity(ctx),
   ]);
   const byQueue: Record<string, number[]> = {};
   const byOutcome: Record<string, number[]> = {};
@@ -52,6 +64,7 @@ export async function dashboardData(ctx: AppContext): Promise<DashboardData> {
     outbox,
     usage,
     invariants,
+    ...activity,
   };
 }
 
@@ -90,6 +103,32 @@ async function usageSummary(ctx: AppContext): Promise<DashboardData['usage']> {
     }),
   );
   return out;
+}
+
+async function webhookAndAlertActivity(ctx: AppContext): Promise<Pick<DashboardData, 'webhooks' | 'alerts'>> {
+  const queue = opsQueue(ctx, WEBHOOKS_QUEUE);
+  const [stats, dead] = await Promise.all([readJobStats(ctx.redis, ctx.env.TALLY_PREFIX), listDeadDeliveries(queue, { limit: 10 })]);
+  const endpoints = new Map<string, DashboardData['webhooks']['endpoints'][number]>();
+  const of = (webhook: string) => {
+    let e = endpoints.get(webhook);
+    if (!e) endpoints.set(webhook, (e = { webhook, by_result: {}, attempts: 0, dead: 0, p95_seconds: null }));
+    return e;
+  };
+  for (const a of stats.webhookAttempts) {
+    const e = of(a.webhook);
+    e.by_result[a.result] = a.count;
+    e.attempts += a.count;
+  }
+  for (const d of stats.webhookDead) of(d.webhook).dead = d.count;
+  for (const l of stats.webhookLatency) {
+    // The smallest bucket bound holding 95 % of the timed attempts: coarse, but honest about the buckets.
+    const want = l.count * 0.95;
+    of(l.webhook).p95_seconds = l.count === 0 ? null : (l.buckets.find((b) => b.count >= want)?.le ?? null);
+  }
+  return {
+    webhooks: { endpoints: [...endpoints.values()].sort((a, b) => a.webhook.localeCompare(b.webhook)), dead_kept: dead.total, recent_dead: dead.items },
+    alerts: [...stats.alerts].sort((a, b) => b.count - a.count),
+  };
 }
 
 function windowMs(w: WindowName): number {

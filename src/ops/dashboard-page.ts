@@ -25,6 +25,9 @@ export const DASHBOARD_HTML = `<!doctype html>
   .tabs button { border: 1px solid #c9ced8; background: #fff; padding: 2px 10px; cursor: pointer; }
   .tabs button.on { background: #1d2330; color: #fff; }
   .empty { color: #8a93a3; font-style: italic; }
+  section { overflow-x: auto; }
+  #webhooks td, #webhooks th, #dead-deliveries td:not(:last-child), #dead-deliveries th { white-space: nowrap; }
+  #webhooks th { font-size: 12px; }
 </style></head>
 <body>
 <header><h1>tally · operations</h1><span id="invariants" class="badge unknown">invariants: …</span>
@@ -36,6 +39,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     <div class="tile"><b id="t-failed">–</b><span>failed jobs kept</span></div>
     <div class="tile"><b id="t-dead">–</b><span>dead letters</span></div>
     <div class="tile"><b id="t-outbox">–</b><span>outbox lag</span></div>
+    <div class="tile"><b id="t-webhooks-dead">–</b><span>dead webhook deliveries</span></div>
   </div>
   <section><h2>Events per second by queue, last hour</h2><div id="chart-throughput" class="chart"></div></section>
   <section><h2>Outcomes per minute, last hour</h2><div id="chart-outcomes" class="chart"></div></section>
@@ -44,6 +48,9 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section><h2>Outcomes per queue, last hour</h2><table id="outcomes"></table></section>
   <section><h2>Queues</h2><table id="queues"></table></section>
   <section><h2>Failed and dead-lettered: top reasons</h2><table id="reasons"></table></section>
+  <section><h2>Webhook deliveries (POST attempts by result)</h2><table id="webhooks"></table></section>
+  <section><h2>Dead webhook deliveries, latest (<code>tally webhooks replay</code>)</h2><table id="dead-deliveries"></table></section>
+  <section><h2>Alerts sent</h2><table id="alerts"></table></section>
 </main>
 <script src="/admin/dashboard/assets/uPlot.iife.min.js"></script>
 <script>
@@ -112,8 +119,25 @@ function render() {
   document.getElementById('reasons').innerHTML = '<tr><th>queue</th><th>code</th><th>example</th><th class="n">jobs</th></tr>' +
     (reasons.length ? reasons.map((r) => '<tr><td>' + esc(r.queue) + '</td><td>' + esc(r.reason_code) + '</td><td>' + esc(r.reason) + '</td><td class="n">' + fmt(r.jobs) + '</td></tr>').join('')
       : '<tr><td colspan="4" class="empty">no dead letters</td></tr>');
+  renderWebhooksAndAlerts();
   document.getElementById('updated').textContent = 'updated ' + new Date(data.generated_at).toLocaleTimeString();
   document.body.dataset.ready = 'true';
+}
+
+function renderWebhooksAndAlerts() {
+  const w = data.webhooks;
+  document.getElementById('t-webhooks-dead').textContent = fmt(w.dead_kept);
+  const results = ['delivered', 'http_status', 'redirect', 'timeout', 'network', 'refused'];
+  document.getElementById('webhooks').innerHTML = '<tr><th>webhook</th>' + results.map((r) => '<th class="n">' + r + '</th>').join('') + '<th class="n">dead</th><th class="n">p95</th></tr>' +
+    (w.endpoints.length ? w.endpoints.map((e) => '<tr><td>' + esc(e.webhook) + '</td>' + results.map((r) => '<td class="n">' + fmt(e.by_result[r] || 0) + '</td>').join('') +
+      '<td class="n">' + fmt(e.dead) + '</td><td class="n">' + (e.p95_seconds == null ? '–' : '≤ ' + e.p95_seconds + ' s') + '</td></tr>').join('')
+      : '<tr><td colspan="9" class="empty">no webhook deliveries yet</td></tr>');
+  document.getElementById('dead-deliveries').innerHTML = '<tr><th>delivery</th><th>webhook</th><th>event</th><th class="n">attempts</th><th>last reason</th></tr>' +
+    (w.recent_dead.length ? w.recent_dead.map((d) => '<tr><td title="' + esc(d.delivery_id) + '">' + esc(d.delivery_id.slice(0, 14)) + '…</td><td>' + esc(d.webhook_id) + '</td><td>' + esc(d.event_type) + ' ' + esc(d.event_id) + '</td><td class="n">' + fmt(d.attempts) + '</td><td>' + esc(d.failed_reason.slice(0, 120)) + '</td></tr>').join('')
+      : '<tr><td colspan="5" class="empty">no dead deliveries</td></tr>');
+  document.getElementById('alerts').innerHTML = '<tr><th>kind</th><th>asset</th><th class="n">sent</th></tr>' +
+    (data.alerts.length ? data.alerts.map((a) => '<tr><td>' + esc(a.kind) + '</td><td>' + esc(a.asset) + '</td><td class="n">' + fmt(a.count) + '</td></tr>').join('')
+      : '<tr><td colspan="3" class="empty">no alerts sent yet</td></tr>');
 }
 
 document.getElementById('usage-tabs').innerHTML = ['24h', '7d', '30d'].map((w) => '<button data-w="' + w + '">' + w + '</button>').join(' ');

@@ -33,7 +33,10 @@ export function reconcileKey(prefix: string): string {
   return `${prefix}:ops:reconcile`;
 }
 
-/** Hash fields: `p|queue|outcome`, `f|queue|reason`, `b|queue|le` (cumulative), `s|queue` (ms), `c|queue`. */
+/**
+ * Hash fields: `p|queue|outcome`, `f|queue|reason`, `b|queue|le` (cumulative), `s|queue` (ms), `c|queue`;
+ * webhooks `w|webhook|result`, `wb|webhook|le`, `ws|webhook` (ms), `wc|webhook`, `wd|webhook`; alerts `a|kind|asset`.
+ */
 const pending = new Map<string, number>();
 let sink: { redis: Redis; prefix: string } | undefined;
 let timer: NodeJS.Timeout | undefined;
@@ -64,6 +67,36 @@ export function recordCompleted(queue: string, outcome: string, ms: number): voi
 export function recordFailed(queue: string, reason: string | undefined): void {
   add(`f|${queue}|${reasonCode(reason)}`, 1);
   add(`m|${minuteNow()}|${queue}|failed`, 1);
+}
+
+/** Histogram bounds for one webhook POST, seconds (the timeout defaults to 10 s). */
+export const WEBHOOK_LATENCY_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/**
+ * One webhook POST attempt and how it ended (`delivered`, `http_status`, `redirect`, `timeout`, `network`,
+ * `refused`); `ms` is null when nothing was sent (refused before connecting).
+ */
+export function recordWebhookAttempt(webhook: string, result: string, ms: number | null): void {
+  add(`w|${webhook}|${result}`, 1);
+  if (ms === null) return;
+  const s = Math.max(0, ms) / 1000;
+  for (const le of WEBHOOK_LATENCY_BUCKETS) if (s <= le) add(`wb|${webhook}|${le}`, 1);
+  add(`ws|${webhook}`, Math.round(ms));
+  add(`wc|${webhook}`, 1);
+}
+
+/** A delivery given up on (its retry window is over, or its webhook is gone): it stays in the failed set. */
+export function recordWebhookDead(webhook: string): void {
+  add(`wd|${webhook}`, 1);
+}
+
+/**
+ * An alert was decided (CONTRACT §6): called by the code that decides alerts — inside the ledger transaction's
+ * commit path or the expire maintenance — once per alert. `kind` is low_balance, expiring_soon or overdrawn.
+ * Counted in the calling process and flushed to Redis by the worker role's sink, like the job counters.
+ */
+export function recordAlertSent(kind: string, asset: string): void {
+  add(`a|${kind}|${asset}`, 1);
 }
 
 function outcomeOf(job: Job): string {
@@ -118,34 +151,61 @@ export function startJobStatsSink(redis: Redis, prefix: string): { close(): Prom
   };
 }
 
+export interface Histogram {
+  buckets: { le: number; count: number }[];
+  sumSeconds: number;
+  count: number;
+}
+
 export interface JobStats {
   processed: { queue: string; outcome: string; count: number }[];
   failed: { queue: string; reason: string; count: number }[];
-  latency: { queue: string; buckets: { le: number; count: number }[]; sumSeconds: number; count: number }[];
+  latency: ({ queue: string } & Histogram)[];
+  webhookAttempts: { webhook: string; result: string; count: number }[];
+  webhookLatency: ({ webhook: string } & Histogram)[];
+  webhookDead: { webhook: string; count: number }[];
+  alerts: { kind: string; asset: string; count: number }[];
 }
 
 /** Reads the deployment-wide totals back. */
 export async function readJobStats(redis: Redis, prefix: string): Promise<JobStats> {
-  const raw = await redis.hgetall(jobStatsKey(prefix));
-  const stats: JobStats = { processed: [], failed: [], latency: [] };
-  const lat = new Map<string, JobStats['latency'][number]>();
-  const latOf = (queue: string) => {
-    let l = lat.get(queue);
-    if (!l) lat.set(queue, (l = { queue, buckets: LATENCY_BUCKETS.map((le) => ({ le, count: 0 })), sumSeconds: 0, count: 0 }));
-    return l;
+  return parseJobStats(await redis.hgetall(jobStatsKey(prefix)));
+}
+
+export function parseJobStats(raw: Record<string, string>): JobStats {
+  const stats: JobStats = { processed: [], failed: [], latency: [], webhookAttempts: [], webhookLatency: [], webhookDead: [], alerts: [] };
+  const histograms = (bounds: number[]) => {
+    const byKey = new Map<string, Histogram>();
+    const of = (key: string) => {
+      let h = byKey.get(key);
+      if (!h) byKey.set(key, (h = { buckets: bounds.map((le) => ({ le, count: 0 })), sumSeconds: 0, count: 0 }));
+      return h;
+    };
+    return { byKey, of };
+  };
+  const jobs = histograms(LATENCY_BUCKETS);
+  const hooks = histograms(WEBHOOK_LATENCY_BUCKETS);
+  const setBucket = (h: Histogram, le: string, n: number) => {
+    const b = h.buckets.find((x) => x.le === Number(le));
+    if (b) b.count = n;
   };
   for (const [field, value] of Object.entries(raw)) {
-    const [kind, queue = '', label = ''] = field.split('|');
+    const [kind, a = '', b = ''] = field.split('|');
     const n = Number(value);
-    if (kind === 'p') stats.processed.push({ queue, outcome: label, count: n });
-    else if (kind === 'f') stats.failed.push({ queue, reason: label, count: n });
-    else if (kind === 'b') {
-      const b = latOf(queue).buckets.find((x) => x.le === Number(label));
-      if (b) b.count = n;
-    } else if (kind === 's') latOf(queue).sumSeconds = n / 1000;
-    else if (kind === 'c') latOf(queue).count = n;
+    if (kind === 'p') stats.processed.push({ queue: a, outcome: b, count: n });
+    else if (kind === 'f') stats.failed.push({ queue: a, reason: b, count: n });
+    else if (kind === 'b') setBucket(jobs.of(a), b, n);
+    else if (kind === 's') jobs.of(a).sumSeconds = n / 1000;
+    else if (kind === 'c') jobs.of(a).count = n;
+    else if (kind === 'w') stats.webhookAttempts.push({ webhook: a, result: b, count: n });
+    else if (kind === 'wb') setBucket(hooks.of(a), b, n);
+    else if (kind === 'ws') hooks.of(a).sumSeconds = n / 1000;
+    else if (kind === 'wc') hooks.of(a).count = n;
+    else if (kind === 'wd') stats.webhookDead.push({ webhook: a, count: n });
+    else if (kind === 'a') stats.alerts.push({ kind: a, asset: b, count: n });
   }
-  stats.latency = [...lat.values()];
+  stats.latency = [...jobs.byKey].map(([queue, h]) => ({ queue, ...h }));
+  stats.webhookLatency = [...hooks.byKey].map(([webhook, h]) => ({ webhook, ...h }));
   return stats;
 }
 

@@ -1,9 +1,10 @@
 import type { AppContext } from '../context.ts';
 import { QUEUE } from '../queues/common.ts';
 import { reconcileKey } from './job-stats.ts';
+import { WEBHOOKS_QUEUE } from '../webhooks/delivery.ts';
 
 /** Every tally queue, for Bull Board, metrics and the dashboard. */
-export const ALL_QUEUES: string[] = Object.values(QUEUE);
+export const ALL_QUEUES: string[] = [...Object.values(QUEUE), WEBHOOKS_QUEUE];
 
 const quiet = new WeakSet<object>();
 /** The process's Queue for `name`; its connection errors are the health checks' business, not log noise. */
@@ -49,6 +50,12 @@ export async function outboxLag(ctx: AppContext): Promise<OutboxLag> {
     SELECT count(*)::int AS pending, extract(epoch FROM now() - min(created_at))::float8 AS oldest
     FROM outbox WHERE relayed_at IS NULL`;
   return { pending: row?.pending ?? 0, oldest_seconds: Math.max(0, row?.oldest ?? 0) };
+}
+
+/** Rows in dead_letters: events that failed for good (bad input, conflicts), kept for an operator. */
+export async function deadLetterCount(ctx: AppContext): Promise<number> {
+  const [row] = await ctx.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM dead_letters`;
+  return row?.n ?? 0;
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   type AffinityAdjustPayload,
   type AffinityEventPayload,
 } from '../queues/affinity-events/schema.ts';
+import { bullmqTelemetry } from '../telemetry/bullmq.ts';
 
 /**
  * The typed SDK other Node services use to send tally events. Every job gets `jobId = event_id` and the
@@ -69,7 +70,7 @@ export class TallyProducer {
   queue(name: string): Queue {
     let q = this.queues.get(name);
     if (!q) {
-      q = new Queue(name, { connection: this.redis, prefix: this.prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+      q = new Queue(name, { connection: this.redis, prefix: this.prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS, telemetry: bullmqTelemetry() });
       this.queues.set(name, q);
     }
     return q;

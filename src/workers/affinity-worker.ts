@@ -3,6 +3,7 @@ import type { RedisClient as Redis } from '../redis.ts';
 import type { AffinityCommand } from '../affinity/commands.ts';
 import { toAffinityCommand } from '../affinity/to-command.ts';
 import { runAffinityTransaction } from '../affinity/transaction.ts';
+import { carryTrace, tracedRun } from '../telemetry/transaction-span.ts';
 import type { ConfigCache } from '../config/store.ts';
 import type { Sql } from '../db/client.ts';
 import { PermanentJobError } from '../errors.ts';
@@ -30,7 +31,7 @@ export interface AffinityWorker {
  */
 export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
   const queue = QUEUE.affinityEvents;
-  const batcher = new Batcher<AffinityCommand, CommandOutcome>((cmds) => runAffinityTransaction(deps.sql, deps.configs, cmds), {
+  const batcher = new Batcher<AffinityCommand, CommandOutcome>(tracedRun('tally.affinity.transaction', deps.sql, (sql, cmds) => runAffinityTransaction(sql, deps.configs, cmds)), {
     maxBatch: deps.batchMax,
     parallel: deps.batchParallel,
     log: deps.log,
@@ -54,7 +55,7 @@ export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
         }
         throw err;
       }
-      const outcome = await batcher.submit(cmd);
+      const outcome = await batcher.submit(carryTrace(cmd));
       if (!outcome.ok) {
         log().warn({ reason: outcome.error.message }, 'job refused');
         throw outcome.error;

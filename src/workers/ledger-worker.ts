@@ -6,6 +6,7 @@ import { PermanentJobError } from '../errors.ts';
 import type { ApplyResult, CommandOutcome, LedgerCommand } from '../ledger/commands.ts';
 import { recordDeadLetters } from '../ledger/sql/dead-letters.ts';
 import { runLedgerTransaction } from '../ledger/transaction.ts';
+import { carryTrace, tracedRun } from '../telemetry/transaction-span.ts';
 import type { Logger } from '../log.ts';
 import { QUEUE } from '../queues/common.ts';
 import { Batcher } from './batcher.ts';
@@ -28,7 +29,7 @@ export interface LedgerWorkers {
  * account commit in one transaction, in arrival order, and every commit carries up to `batchMax` events.
  */
 export function startLedgerWorkers(deps: LedgerWorkerDeps): LedgerWorkers {
-  const batcher = new Batcher<LedgerCommand, CommandOutcome>((cmds) => runLedgerTransaction(deps.sql, deps.configs, cmds), {
+  const batcher = new Batcher<LedgerCommand, CommandOutcome>(tracedRun('tally.ledger.transaction', deps.sql, (sql, cmds) => runLedgerTransaction(sql, deps.configs, cmds)), {
     maxBatch: deps.batchMax,
     parallel: deps.batchParallel,
     log: deps.log,
@@ -53,7 +54,7 @@ export function startLedgerWorkers(deps: LedgerWorkerDeps): LedgerWorkers {
         }
         throw err;
       }
-      const outcome = await batcher.submit(cmd);
+      const outcome = await batcher.submit(carryTrace(cmd));
       if (!outcome.ok) {
         log().warn({ reason: outcome.error.message }, 'job refused');
         throw outcome.error;

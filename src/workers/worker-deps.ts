@@ -3,6 +3,7 @@ import type { ConfigCache } from '../config/store.ts';
 import type { AppContext } from '../context.ts';
 import type { Sql } from '../db/client.ts';
 import type { Logger } from '../log.ts';
+import { bullmqTelemetry } from '../telemetry/bullmq.ts';
 
 /** What a group-committing queue worker (ledger, affinity) needs; built from the context in one place. */
 export interface BatchedWorkerDeps {
@@ -41,6 +42,7 @@ export const WORKER_DEFAULTS = {
   maxStalledCount: 20,
   removeOnComplete: { age: 24 * 3600, count: 20_000 },
   removeOnFail: { age: 30 * 24 * 3600 },
+  get telemetry() { return bullmqTelemetry(); }, // OpenTelemetry (src/telemetry): undefined, so free, unless tracing is on
 } as const;
 
 /** BullMQ lock options for a configured lock duration (the stall check runs as often as a lock lasts). */
