@@ -19,6 +19,10 @@ export const pushSettings = {
   heartbeatMs: 30_000,
   /** Bytes a socket may have queued unsent; a consumer that falls further behind is disconnected. */
   maxBufferedBytes: 1024 * 1024,
+  /** Feed rows one resume query reads (a resume pages through the feed, pausing while the socket's buffer is full). */
+  replayPage: 500,
+  /** Resume queries one API process runs at once: a reconnect storm queues instead of draining the DB pool. */
+  replayReaders: 4,
 };
 
 export type PushSettings = typeof pushSettings;
