@@ -81,7 +81,8 @@ export class PushGateway {
   constructor(private readonly deps: GatewayDeps) {
     this.channelPrefix = userChannel(deps.prefix, '');
     // No automatic resubscription: a dropped subscription closes every socket (4001) and starts over clean.
-    this.subscriber = createRedis(deps.redisUrl, { autoResubscribe: false });
+    // Named, so an operator (or a fault test) can find it in CLIENT LIST.
+    this.subscriber = createRedis(deps.redisUrl, { autoResubscribe: false, connectionName: `${deps.prefix}:push-subscriber` });
     this.subscriber.on('error', (err) => deps.log.warn({ err: { message: err.message } }, 'push subscriber connection error'));
     this.subscriber.on('message', (channel: string, message: string) => this.deliver(channel, message));
     this.subscriber.on('close', () => this.subscriptionLost());
