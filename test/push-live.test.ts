@@ -92,6 +92,16 @@ describe('live push through the real queues', () => {
     expect(carol.messages).toHaveLength(2);
   });
 
+  it('alert messages (issue 12) travel the same outbox and reach their user like the others', async () => {
+    const [ivy, other] = await Promise.all([connect('p-ivy'), connect('p-jack')]);
+    const data = { kind: 'low_balance', asset: 'credits', balance: 90, threshold: 100 };
+    await commitOutbox([{ user_id: 'p-ivy', type: 'alert', data }]);
+    const [m] = await ivy.waitFor(1);
+    expect(m).toMatchObject({ type: 'alert', data });
+    expect(m!.id).toMatch(/^ob-\d+$/);
+    expect(other.messages).toHaveLength(0);
+  });
+
   it('an affinity level-up through the affinity-events queue pushes affinity_update, level_up and the reward balance', async () => {
     const [gina, other] = await Promise.all([connect('p-gina'), connect('p-hank')]);
     const up = (await tally.producer.affinityAdjust(
