@@ -77,6 +77,7 @@ export class PushGateway {
   private socketCounter = 0;
   private connecting = 0;
   private closing = false;
+  private ready: Promise<void> | undefined;
 
   constructor(private readonly deps: GatewayDeps) {
     this.channelPrefix = userChannel(deps.prefix, '');
@@ -247,7 +248,14 @@ export class PushGateway {
    */
   private whenReady(): Promise<void> {
     if (this.subscriber.status === 'ready') return Promise.resolve();
-    return new Promise((resolve) => this.subscriber.once('ready', () => resolve()));
+    // One listener however many connects wait (a reconnect storm must not pile up listeners).
+    this.ready ??= new Promise<void>((resolve) =>
+      this.subscriber.once('ready', () => {
+        this.ready = undefined;
+        resolve();
+      }),
+    );
+    return this.ready;
   }
 
   private release(userId: string, entry: UserEntry, failed = false): void {

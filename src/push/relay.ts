@@ -123,6 +123,7 @@ export async function startRelay(ctx: AppContext): Promise<{ close(): Promise<vo
   publisher.on('error', (err) => log.warn({ err: { message: err.message } }, 'push publisher connection error'));
   const deps: RelayDeps = { sql: ctx.sql, publisher, prefix: ctx.env.TALLY_PREFIX };
   const queue = new Queue(QUEUE.pushFanout, { connection: ctx.redis, prefix: ctx.env.TALLY_PREFIX });
+  queue.on('error', (err) => log.warn({ err: { message: err.message } }, 'push fanout queue error'));
   const stopFastPath = startFastPath(queue, log);
 
   const worker = new Worker(
@@ -158,6 +159,7 @@ export async function startRelay(ctx: AppContext): Promise<{ close(): Promise<vo
 /** Scheduler role: the safety-net sweep, a BullMQ job scheduler (fires once per interval however many schedulers run). */
 export async function startSweepSchedule(ctx: AppContext): Promise<{ close(): Promise<void> }> {
   const queue = new Queue(QUEUE.pushFanout, { connection: ctx.redis, prefix: ctx.env.TALLY_PREFIX });
+  queue.on('error', (err) => ctx.log.warn({ err: { message: err.message } }, 'push sweep queue error'));
   await queue.upsertJobScheduler('push-sweep', { every: pushSettings.sweepEveryMs }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: { count: 100 } } });
   return { close: () => queue.close() };
 }
