@@ -1,14 +1,20 @@
 // Push under attack and faults: a Redis restart under 100 connected clients, a token expiring mid-burst,
 // a client reconnecting in a loop with stale and forged `since` values.
 import '../src/modules.ts';
+import { createServer } from 'node:http';
+import net from 'node:net';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Sql } from '../src/db/client.ts';
 import { insertOutbox } from '../src/ledger/sql/outbox.ts';
 import { outboxCommitted } from '../src/outbox/after-commit.ts';
+import { createLogger } from '../src/log.ts';
+import { PushGateway } from '../src/push/gateway.ts';
+import { userChannel } from '../src/push/message.ts';
 import { gateways } from '../src/push/routes.ts';
 import { pushSettings } from '../src/push/settings.ts';
 import { feedBounds } from '../src/push/sql/read-feed.ts';
-import { createWorld, type TestWorld } from './helpers/env.ts';
+import { createWorld, REDIS_URL, WS_SECRET, type TestWorld } from './helpers/env.ts';
 import { startPrivateRedis, type PrivateRedis } from './helpers/push-private-redis.ts';
 import { ResumingClient } from './helpers/resuming-client.ts';
 import { startTally, waitFor, type InProcessTally } from './helpers/tally.ts';
@@ -207,5 +213,77 @@ describe('with the shared Redis', () => {
     for (const c of crowd) c?.ws.terminate();
     await writer.stop();
     await expectComplete([honest], writer.written);
+  });
+});
+
+/** A TCP proxy whose established connections can go silent (no data, no FIN, no RST): a half-open network path. */
+async function silentableProxy(targetPort: number) {
+  const pairs: { frozen: boolean }[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    const pair = { frozen: false };
+    pairs.push(pair);
+    sockets.add(client).add(upstream);
+    client.on('data', (d) => pair.frozen || upstream.write(d));
+    upstream.on('data', (d) => pair.frozen || client.write(d));
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    /** Every connection open now stops passing data; new ones work. */
+    silence: () => pairs.forEach((p) => (p.frozen = true)),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe('a half-open fan-out subscription (no data, no error)', () => {
+  it('is detected by the subscription PING and its sockets are closed with 4001', async () => {
+    const proxy = await silentableProxy(new URL(REDIS_URL).port ? Number(new URL(REDIS_URL).port) : 6379);
+    const prefix = `${world.env.TALLY_PREFIX}-ho`;
+    const gw = new PushGateway({
+      redisUrl: `redis://127.0.0.1:${proxy.port}`,
+      prefix,
+      secret: WS_SECRET,
+      sql: world.sql,
+      log: createLogger('silent'),
+      settings: { ...pushSettings, heartbeatMs: 200, subscriberTimeoutMs: 800 },
+      limits: { maxTtlSeconds: 3600, maxPerUser: 20, maxConnections: 100 },
+    });
+    const server = createServer();
+    gw.attach(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const pub = new Redis(REDIS_URL);
+    try {
+      const msg = (n: number) => JSON.stringify({ id: `ob-${n}`, type: 'balance_changed', ts: new Date().toISOString(), data: { n } });
+      const c = await connectClient(base, 'ho-user');
+      await pub.publish(userChannel(prefix, 'ho-user'), msg(1));
+      await c.waitFor(1);
+      proxy.silence();
+      const t0 = Date.now();
+      expect(await c.waitClosed(10_000)).toBe(4001);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      // The gateway reconnects (a new connection through the proxy works) and takes sockets again.
+      const again = await waitFor('reconnected', async () => connectClient(base, 'ho-user').catch(() => undefined), 15_000, 100);
+      await pub.publish(userChannel(prefix, 'ho-user'), msg(2));
+      const [m] = await again.waitFor(1);
+      expect(m!.data.n).toBe(2);
+      again.ws.terminate();
+    } finally {
+      await pub.quit();
+      await gw.close();
+      server.close();
+      await proxy.close();
+    }
   });
 });

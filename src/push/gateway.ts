@@ -12,7 +12,8 @@ import { Limiter, resume } from './replay.ts';
 import { CLOSE, PushSession } from './session.ts';
 import type { PushSettings } from './settings.ts';
 import { readUserFeed } from './sql/read-user-feed.ts';
-import { verifyToken, type TokenRefusal } from './token.ts';
+import { refuse, tokenMessage, withTimeout } from './refuse.ts';
+import { verifyToken } from './token.ts';
 import { UserSlots } from './user-slots.ts';
 
 export const STREAM_PATH = '/v1/stream';
@@ -35,7 +36,7 @@ export interface GatewayDeps {
   /** Where resumes read the feed from. */
   sql: Db;
   log: Logger;
-  settings: Pick<PushSettings, 'heartbeatMs' | 'maxBufferedBytes' | 'replayPage' | 'replayReaders'>;
+  settings: Pick<PushSettings, 'heartbeatMs' | 'maxBufferedBytes' | 'replayPage' | 'replayReaders' | 'subscriberTimeoutMs'>;
   limits: GatewayLimits;
 }
 
@@ -78,6 +79,7 @@ export class PushGateway {
   private connecting = 0;
   private closing = false;
   private ready: Promise<void> | undefined;
+  private pingSentAt: number | undefined;
 
   constructor(private readonly deps: GatewayDeps) {
     this.channelPrefix = userChannel(deps.prefix, '');
@@ -151,6 +153,8 @@ export class PushGateway {
     } catch (err) {
       entry.pending--;
       this.release(conn.userId, entry, true);
+      // A command connection that stopped answering (half-open) would fail every connect: start it over.
+      if (this.commands.status === 'ready' && (err as Error).message.startsWith('timed out')) this.commands.disconnect(true);
       this.deps.log.warn({ err: { message: (err as Error).message } }, 'push: subscribe failed, connection refused');
       pushMetrics.refused.inc({ reason: 'unavailable' });
       return refuse(socket, 503, 'unavailable', 'push fanout unavailable, retry later', 1);
@@ -332,14 +336,33 @@ export class PushGateway {
     for (const [userId, entry] of this.users) {
       this.slots.refresh(userId, [...entry.sessions].map((s) => s.socketId)).catch(() => {});
     }
+    this.checkSubscriber();
+  }
+
+  /**
+   * One PING outstanding at a time on the subscription connection; one unanswered for two beats (and at least
+   * `subscriberTimeoutMs`, so a stalled event loop is not mistaken for a dead connection) means it is dead.
+   */
+  private checkSubscriber(): void {
     const sub = this.subscriber;
-    if (sub instanceof StandaloneRedis && sub.status === 'ready' && this.users.size > 0) {
-      withTimeout(sub.ping(), Math.max(this.deps.settings.heartbeatMs, 1_000)).catch((err: Error) => {
-        if (this.closing || sub.status !== 'ready') return;
-        this.deps.log.warn({ err: { message: err.message } }, 'push: subscription connection unresponsive, reconnecting');
-        sub.disconnect(true);
-      });
+    if (!(sub instanceof StandaloneRedis) || sub.status !== 'ready' || this.users.size === 0) {
+      this.pingSentAt = undefined;
+      return;
     }
+    if (this.pingSentAt === undefined) {
+      const sentAt = (this.pingSentAt = Date.now());
+      sub.ping().then(
+        () => {
+          if (this.pingSentAt === sentAt) this.pingSentAt = undefined;
+        },
+        () => {}, // a failed ping means the connection closed: 'close' handles that
+      );
+      return;
+    }
+    if (Date.now() - this.pingSentAt < Math.max(2 * this.deps.settings.heartbeatMs, this.deps.settings.subscriberTimeoutMs)) return;
+    this.pingSentAt = undefined;
+    this.deps.log.warn('push: subscription connection unresponsive, reconnecting');
+    sub.disconnect(true); // emits 'close': every socket is closed with 4001, clients resume
   }
 
   /** Open sockets on this process (for tests and dev info). */
@@ -361,48 +384,7 @@ export class PushGateway {
     while (this.wss.clients.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     for (const ws of this.wss.clients) ws.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
-    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
-    await this.commands.quit().catch(() => this.commands.disconnect());
+    // QUIT waits for a reply a dead connection never sends: bounded.
+    for (const conn of [this.subscriber, this.commands]) await withTimeout(conn.quit(), 1_000).catch(() => conn.disconnect());
   }
-}
-
-function tokenMessage(reason: TokenRefusal, maxTtlSeconds: number): string {
-  switch (reason) {
-    case 'missing':
-      return 'missing token (GET /v1/stream?token=…)';
-    case 'expired':
-      return 'token expired';
-    case 'too_long':
-      return `token lifetime exceeds the ${maxTtlSeconds} s maximum (TALLY_WS_MAX_TTL_SECONDS)`;
-    case 'no_secret':
-      return 'WebSocket push is not configured (TALLY_WS_SECRET is not set)';
-    default:
-      return 'invalid token';
-  }
-}
-
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' };
-
-/** An HTTP answer on a socket that asked to upgrade: the handshake never happens. */
-function refuse(socket: Duplex, status: number, code: string, message: string, retryAfterSeconds?: number): void {
-  if (socket.destroyed) return;
-  const body = JSON.stringify({ error: { code, message } });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
-      'Content-Type: application/json; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      (retryAfterSeconds ? `Retry-After: ${retryAfterSeconds}\r\n` : '') +
-      'Connection: close\r\n\r\n' +
-      body,
-  );
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -137,6 +137,8 @@ export async function startRelay(ctx: AppContext): Promise<{ close(): Promise<vo
       } catch (err) {
         // Nothing is lost: unpublished rows stay unrelayed for the next job or sweep.
         pushMetrics.relayFailures.inc();
+        // A publisher connection that stopped answering (half-open) would time out every run: start it over.
+        if (/timed out/i.test((err as Error).message) && publisher.status === 'ready') publisher.disconnect(true);
         log.warn({ err: { message: (err as Error).message }, job: job.name }, 'outbox relay failed');
         throw err;
       }
