@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushSettings } from '../src/push/settings.ts';
 import { createWorld, type TestWorld } from './helpers/env.ts';
 import { spawnTally, startTally, waitFor, type InProcessTally } from './helpers/tally.ts';
-import { connectClient } from './helpers/ws-client.ts';
+import { insertOutbox } from '../src/ledger/sql/outbox.ts';
+import { outboxCommitted } from '../src/outbox/after-commit.ts';
+import { connectClient, tokenFor, type PushClient } from './helpers/ws-client.ts';
 
 let world: TestWorld;
 let tally: InProcessTally;
@@ -65,6 +67,48 @@ describe('fanout across API processes', () => {
       expect(stranger.messages).toHaveLength(0);
     } finally {
       for (const c of [here, there, stranger]) c.ws.terminate();
+    }
+  });
+
+  it('a client that saw events on one process resumes with since on the other and gets exactly what it missed', async () => {
+    const commit = async (key: string) => {
+      await world.sql.begin((tx) => insertOutbox(tx, [{ user_id: 'm-carol', type: 'balance_changed', data: { key } }]));
+      outboxCommitted(1);
+    };
+    const here = await connectClient(tally.base, 'm-carol');
+    await commit('a');
+    await commit('b');
+    await here.waitFor(2);
+    here.ws.terminate();
+    await commit('c');
+    await commit('d');
+    const there = await connectClient(childBase, 'm-carol', { since: here.messages[1]!.id });
+    try {
+      await commit('e');
+      await there.waitFor(3);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(there.messages.map((m) => m.data.key)).toEqual(['c', 'd', 'e']);
+    } finally {
+      there.ws.terminate();
+    }
+  });
+
+  it('the per-user socket cap holds across both processes: the user’s oldest socket, on the other process, is closed with 4008', async () => {
+    const token = tokenFor('m-dave');
+    const sockets: PushClient[] = [];
+    try {
+      for (let i = 0; i < 10; i++) sockets.push(await connectClient(tally.base, 'm-dave', { token }));
+      for (let i = 0; i < 10; i++) sockets.push(await connectClient(childBase, 'm-dave', { token }));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(sockets.filter((c) => c.closed)).toHaveLength(0); // 20 = the default cap
+      sockets.push(await connectClient(childBase, 'm-dave', { token }));
+      expect(await sockets[0]!.waitClosed(5_000)).toBe(4008);
+      sockets.push(await connectClient(tally.base, 'm-dave', { token }));
+      expect(await sockets[1]!.waitClosed(5_000)).toBe(4008);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(sockets.filter((c) => !c.closed)).toHaveLength(20);
+    } finally {
+      for (const c of sockets) c.ws.terminate();
     }
   });
 });

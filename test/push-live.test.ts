@@ -92,6 +92,16 @@ describe('live push through the real queues', () => {
     expect(carol.messages).toHaveLength(2);
   });
 
+  it('alert messages (issue 12) travel the same outbox and reach their user like the others', async () => {
+    const [ivy, other] = await Promise.all([connect('p-ivy'), connect('p-jack')]);
+    const data = { kind: 'low_balance', asset: 'credits', balance: 90, threshold: 100 };
+    await commitOutbox([{ user_id: 'p-ivy', type: 'alert', data }]);
+    const [m] = await ivy.waitFor(1);
+    expect(m).toMatchObject({ type: 'alert', data });
+    expect(m!.id).toMatch(/^ob-\d+$/);
+    expect(other.messages).toHaveLength(0);
+  });
+
   it('an affinity level-up through the affinity-events queue pushes affinity_update, level_up and the reward balance', async () => {
     const [gina, other] = await Promise.all([connect('p-gina'), connect('p-hank')]);
     const up = (await tally.producer.affinityAdjust(
@@ -198,14 +208,20 @@ describe('GET /v1/stream authentication', () => {
 
 describe('outbox retention', () => {
   it('outbox-prune deletes relayed rows past the retention period and keeps the rest', async () => {
-    await world.sql`
-      INSERT INTO outbox (user_id, type, data, created_at, relayed_at) VALUES
-        ('p-old', 'balance_changed', '{"mark":"old"}', now() - interval '3 days', now() - interval '3 days'),
-        ('p-old', 'balance_changed', '{"mark":"recent"}', now() - interval '1 hour', now() - interval '1 hour')`;
-    pushSettings.fastPath = false;
+    await commitOutbox([{ user_id: 'p-old', type: 'balance_changed', data: { mark: 'old' } }]);
+    await commitOutbox([{ user_id: 'p-old', type: 'balance_changed', data: { mark: 'recent' } }]);
+    await waitFor('both relayed', async () => {
+      const [r] = await world.sql`SELECT count(*)::int AS n FROM outbox WHERE user_id = 'p-old' AND relayed_at IS NOT NULL`;
+      return r!.n === 2;
+    });
+    // Age them as if published long ago (the relay stamps relayed_at with the wall clock).
+    await world.sql`UPDATE outbox SET relayed_at = now() - interval '3 days' WHERE user_id = 'p-old' AND data->>'mark' = 'old'`;
+    await world.sql`UPDATE outbox SET relayed_at = now() - interval '1 hour' WHERE user_id = 'p-old' AND data->>'mark' = 'recent'`;
+    // Everything relayed before them is past the retention too (a prefix of the feed is pruned).
+    await world.sql`UPDATE outbox SET relayed_at = now() - interval '4 days' WHERE seq < (SELECT seq FROM outbox WHERE data->>'mark' = 'old')`;
     const res = await tally.http('POST', '/v1/admin/maintenance/outbox-prune', undefined, ADMIN_TOKEN);
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ task: 'outbox-prune', retention_hours: 24 });
+    expect(res.body).toMatchObject({ task: 'outbox-prune', retention_hours: 24, consumers: [] });
     expect(res.body.deleted).toBeGreaterThanOrEqual(1);
     const marks = await world.sql`SELECT data->>'mark' AS mark FROM outbox WHERE user_id = 'p-old'`;
     expect(marks.map((r) => r.mark)).toEqual(['recent']);

@@ -43,13 +43,13 @@ describe('outbox relay', () => {
       ]),
     );
     const deps = { sql: world.sql, publisher, prefix: world.env.TALLY_PREFIX };
-    expect(await relayOutbox(deps, 2, 10)).toEqual({ relayed: 3, batches: 2, more: false });
+    expect(await relayOutbox(deps, 2, 10)).toEqual({ relayed: 3, sequenced: 3, batches: 2, more: false });
     await waitFor('3 published', async () => received.length >= 3);
     const chA = userChannel(world.env.TALLY_PREFIX, 'r-a');
     expect(received.filter((r) => r.channel === chA).map((r) => r.msg.data.balance)).toEqual([1, 3]);
     expect(received.map((r) => r.msg.id)).toEqual([...new Set(received.map((r) => r.msg.id))]);
     expect(await unrelayed()).toBe(0);
-    expect(await relayOutbox(deps)).toEqual({ relayed: 0, batches: 1, more: false });
+    expect(await relayOutbox(deps)).toEqual({ relayed: 0, sequenced: 0, batches: 1, more: false });
   });
 
   it('stops after its batch budget and says there is more', async () => {
@@ -57,7 +57,7 @@ describe('outbox relay', () => {
       insertOutbox(tx, Array.from({ length: 5 }, (_, i) => ({ user_id: 'r-c', type: 'balance_changed' as const, data: { balance: i } }))),
     );
     const deps = { sql: world.sql, publisher, prefix: world.env.TALLY_PREFIX };
-    expect(await relayOutbox(deps, 2, 2)).toEqual({ relayed: 4, batches: 2, more: true });
+    expect(await relayOutbox(deps, 2, 2)).toEqual({ relayed: 4, sequenced: 4, batches: 2, more: true });
     expect(await unrelayed()).toBe(1);
     expect(await relayOutbox(deps, 2, 2)).toMatchObject({ relayed: 1, more: false });
   });

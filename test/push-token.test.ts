@@ -14,7 +14,7 @@ describe('WebSocket tokens (CONTRACT §5)', () => {
     // Built by hand, as another service would, and accepted.
     const body = Buffer.from(JSON.stringify({ user_id: 'alice', exp: now + 60 })).toString('base64url');
     const sig = createHmac('sha256', WS_SECRET).update(body).digest('base64url');
-    expect(verifyToken(WS_SECRET, `${body}.${sig}`, now)).toEqual({ ok: true, claims: { userId: 'alice', exp: now + 60 } });
+    expect(verifyToken(WS_SECRET, `${body}.${sig}`, { nowSeconds: now })).toEqual({ ok: true, claims: { userId: 'alice', exp: now + 60 } });
     expect(signToken(WS_SECRET, { userId: 'alice', exp: now + 60 })).toBe(`${body}.${sig}`);
   });
 
@@ -22,17 +22,17 @@ describe('WebSocket tokens (CONTRACT §5)', () => {
     const good = signToken(WS_SECRET, { userId: 'alice', exp: now + 60 });
     const [body, sig] = good.split('.') as [string, string];
     const other = Buffer.from(JSON.stringify({ user_id: 'mallory', exp: now + 60 })).toString('base64url');
-    expect(verifyToken(WS_SECRET, signToken('another-secret-0123456789', { userId: 'alice', exp: now + 60 }), now)).toMatchObject({ reason: 'forged' });
-    expect(verifyToken(WS_SECRET, `${other}.${sig}`, now)).toMatchObject({ reason: 'forged' });
-    expect(verifyToken(WS_SECRET, `${body}.${sig.slice(0, -2)}`, now)).toMatchObject({ reason: 'forged' });
-    expect(verifyToken(WS_SECRET, good, now + 60)).toMatchObject({ reason: 'expired' });
-    expect(verifyToken(WS_SECRET, good, now + 59)).toMatchObject({ ok: true });
+    expect(verifyToken(WS_SECRET, signToken('another-secret-0123456789', { userId: 'alice', exp: now + 60 }), { nowSeconds: now })).toMatchObject({ reason: 'forged' });
+    expect(verifyToken(WS_SECRET, `${other}.${sig}`, { nowSeconds: now })).toMatchObject({ reason: 'forged' });
+    expect(verifyToken(WS_SECRET, `${body}.${sig.slice(0, -2)}`, { nowSeconds: now })).toMatchObject({ reason: 'forged' });
+    expect(verifyToken(WS_SECRET, good, { nowSeconds: now + 60 })).toMatchObject({ reason: 'expired' });
+    expect(verifyToken(WS_SECRET, good, { nowSeconds: now + 59 })).toMatchObject({ ok: true });
     for (const bad of ['abc', 'a.b.c', `${body}.`, `.${sig}`, `${body}.${sig}!`, `${body}.${sig}.x`]) {
-      expect(verifyToken(WS_SECRET, bad, now)).toMatchObject({ ok: false, reason: 'malformed' });
+      expect(verifyToken(WS_SECRET, bad, { nowSeconds: now })).toMatchObject({ ok: false, reason: 'malformed' });
     }
-    expect(verifyToken(WS_SECRET, '', now)).toMatchObject({ reason: 'missing' });
-    expect(verifyToken(WS_SECRET, null, now)).toMatchObject({ reason: 'missing' });
-    expect(verifyToken(undefined, good, now)).toMatchObject({ reason: 'no_secret' });
+    expect(verifyToken(WS_SECRET, '', { nowSeconds: now })).toMatchObject({ reason: 'missing' });
+    expect(verifyToken(WS_SECRET, null, { nowSeconds: now })).toMatchObject({ reason: 'missing' });
+    expect(verifyToken(undefined, good, { nowSeconds: now })).toMatchObject({ reason: 'no_secret' });
   });
 
   it('refuses a correctly signed token whose claims are not a user id and a number', () => {
@@ -40,10 +40,25 @@ describe('WebSocket tokens (CONTRACT §5)', () => {
       const b = Buffer.from(JSON.stringify(claims)).toString('base64url');
       return `${b}.${createHmac('sha256', WS_SECRET).update(b).digest('base64url')}`;
     };
-    expect(verifyToken(WS_SECRET, sign({ user_id: 'a:b', exp: now + 60 }), now)).toMatchObject({ reason: 'malformed' });
-    expect(verifyToken(WS_SECRET, sign({ user_id: 'alice', exp: String(now + 60) }), now)).toMatchObject({ reason: 'malformed' });
-    expect(verifyToken(WS_SECRET, sign({ exp: now + 60 }), now)).toMatchObject({ reason: 'malformed' });
-    expect(verifyToken(WS_SECRET, sign(['alice']), now)).toMatchObject({ reason: 'malformed' });
+    expect(verifyToken(WS_SECRET, sign({ user_id: 'a:b', exp: now + 60 }), { nowSeconds: now })).toMatchObject({ reason: 'malformed' });
+    expect(verifyToken(WS_SECRET, sign({ user_id: 'alice', exp: String(now + 60) }), { nowSeconds: now })).toMatchObject({ reason: 'malformed' });
+    expect(verifyToken(WS_SECRET, sign({ exp: now + 60 }), { nowSeconds: now })).toMatchObject({ reason: 'malformed' });
+    expect(verifyToken(WS_SECRET, sign(['alice']), { nowSeconds: now })).toMatchObject({ reason: 'malformed' });
+  });
+
+  it('refuses exp that is not a positive safe integer, and exp beyond the lifetime ceiling', () => {
+    const sign = (json: string) => {
+      const b = Buffer.from(json).toString('base64url');
+      return `${b}.${createHmac('sha256', WS_SECRET).update(b).digest('base64url')}`;
+    };
+    const opts = { nowSeconds: now, maxTtlSeconds: 3600 };
+    for (const exp of ['1e300', '1e999', '-1', `${now + 60}.25`, `"${now + 60}"`, 'null', '[1]', '{}', `${2 ** 53}`]) {
+      expect(verifyToken(WS_SECRET, sign(`{"user_id":"alice","exp":${exp}}`), opts), exp).toMatchObject({ ok: false });
+    }
+    expect(verifyToken(WS_SECRET, sign(`{"user_id":"alice","exp":${now + 3601}}`), opts)).toMatchObject({ reason: 'too_long' });
+    expect(verifyToken(WS_SECRET, sign(`{"user_id":"alice","exp":${now + 3600}}`), opts)).toMatchObject({ ok: true });
+    // A repeated query key arrives as an array: missing, not a crash.
+    expect(verifyToken(WS_SECRET, ['a', 'b'], opts)).toMatchObject({ reason: 'missing' });
   });
 
   it('parses ttls', () => {
@@ -71,6 +86,14 @@ describe('tally token', () => {
       expect(check.claims.exp).toBeGreaterThanOrEqual(before + 3600);
       expect(check.claims.exp).toBeLessThanOrEqual(after + 3600);
     }
+  });
+
+  it('refuses a ttl beyond TALLY_WS_MAX_TTL_SECONDS (default 7 days)', () => {
+    expect(run(['--user', 'alice', '--ttl', '8d'], { TALLY_WS_SECRET: WS_SECRET }).status).toBe(2);
+    const over = run(['--user', 'alice', '--ttl', '61'], { TALLY_WS_SECRET: WS_SECRET, TALLY_WS_MAX_TTL_SECONDS: '60' });
+    expect(over.status).toBe(2);
+    expect(over.stderr).toContain('TALLY_WS_MAX_TTL_SECONDS');
+    expect(run(['--user', 'alice', '--ttl', '1m'], { TALLY_WS_SECRET: WS_SECRET, TALLY_WS_MAX_TTL_SECONDS: '60' }).status).toBe(0);
   });
 
   it('is a usage error without --user, with a bad ttl, or without TALLY_WS_SECRET', () => {

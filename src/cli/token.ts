@@ -11,6 +11,10 @@ registerCommand('token', async (args, env) => {
   if (!values.user || !idSchema.safeParse(values.user).success) throw new UsageError(USAGE);
   const ttl = parseTtl(values.ttl);
   if (ttl === null) throw new UsageError(USAGE);
+  // The gateway would refuse it (401): say so now rather than hand out a token that never works.
+  if (ttl > env.TALLY_WS_MAX_TTL_SECONDS) {
+    throw new UsageError(`--ttl ${values.ttl} is longer than TALLY_WS_MAX_TTL_SECONDS (${env.TALLY_WS_MAX_TTL_SECONDS} s)`);
+  }
   if (!env.TALLY_WS_SECRET) throw new UsageError('TALLY_WS_SECRET is not set: it must be the secret the running tally uses');
   const exp = Math.floor(Date.now() / 1000) + ttl;
   process.stdout.write(`${signToken(env.TALLY_WS_SECRET, { userId: values.user, exp })}\n`);

@@ -69,6 +69,13 @@ const envSchema = z.object({
   /** Deliveries one worker process makes at once to any one endpoint: a slow receiver holds at most this many slots. */
   TALLY_WEBHOOK_PER_ENDPOINT: z.coerce.number().int().min(1).max(1000).default(4),
   // --- end observability ---
+  // --- push (docs/push.md) ---
+  /** WebSocket token lifetime ceiling: a token whose `exp` lies further ahead is refused (401), `tally token` refuses such a ttl. */
+  TALLY_WS_MAX_TTL_SECONDS: z.coerce.number().int().min(1).max(10 * 365 * 86_400).default(604_800),
+  /** Open WebSocket sockets per user, across every gateway process; a new one closes the user's oldest (code 4008). */
+  TALLY_WS_MAX_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** Open WebSocket sockets per API process; upgrades beyond it are refused with 503. */
+  TALLY_WS_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
 }).superRefine((env, ctx) => {
   // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share one slot.
   if (parseClusterUrl(env.REDIS_URL) && !hasHashTag(env.TALLY_PREFIX)) {

@@ -9,7 +9,7 @@ import { startRelay, startSweepSchedule } from './relay.ts';
 import { pushRoutes } from './routes.ts';
 import { pushMetrics } from './metrics.ts';
 import { pushSettings } from './settings.ts';
-import { pruneOutbox, unrelayedBacklog } from './sql/prune-outbox.ts';
+import { laggingConsumers, pruneOutbox, unrelayedBacklog } from './sql/prune-outbox.ts';
 import { signToken } from './token.ts';
 
 registerRoutes(pushRoutes);
@@ -19,8 +19,16 @@ onRoleStart('scheduler', startSweepSchedule);
 registerMaintenanceTask('outbox-prune', async ({ sql }) => {
   const deleted = await pruneOutbox(sql, pushSettings.retentionHours);
   pushMetrics.pruned.inc(deleted);
-  const backlog = await unrelayedBacklog(sql);
-  return { task: 'outbox-prune', deleted, retention_hours: pushSettings.retentionHours, unrelayed: backlog.rows, oldest_unrelayed_seconds: backlog.oldestSeconds };
+  const [backlog, consumers] = await Promise.all([unrelayedBacklog(sql), laggingConsumers(sql)]);
+  return {
+    task: 'outbox-prune',
+    deleted,
+    retention_hours: pushSettings.retentionHours,
+    unrelayed: backlog.rows,
+    oldest_unrelayed_seconds: backlog.oldestSeconds,
+    // Feed consumers behind the head; one far behind holds rows past the retention (drop a retired one).
+    consumers,
+  };
 });
 addSchedule({ id: 'outbox-prune', task: 'outbox-prune', every: pushSettings.pruneEveryMs });
 

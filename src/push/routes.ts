@@ -15,8 +15,14 @@ export async function pushRoutes(app: FastifyInstance, ctx: AppContext): Promise
     redisUrl: ctx.env.REDIS_URL,
     prefix: ctx.env.TALLY_PREFIX,
     secret: ctx.env.TALLY_WS_SECRET,
+    sql: ctx.sql,
     log: ctx.log.child({ role: 'api', component: 'push-gateway' }),
     settings: pushSettings,
+    limits: {
+      maxTtlSeconds: ctx.env.TALLY_WS_MAX_TTL_SECONDS,
+      maxPerUser: ctx.env.TALLY_WS_MAX_PER_USER,
+      maxConnections: ctx.env.TALLY_WS_MAX_CONNECTIONS,
+    },
   });
   gateway.attach(app.server);
   gateways.add(gateway);
@@ -28,7 +34,7 @@ export async function pushRoutes(app: FastifyInstance, ctx: AppContext): Promise
 
   /** A plain GET (no Upgrade header) gets the same token check, then 426. */
   app.get(STREAM_PATH, async (req) => {
-    const check = verifyToken(ctx.env.TALLY_WS_SECRET, (req.query as { token?: string }).token);
+    const check = verifyToken(ctx.env.TALLY_WS_SECRET, (req.query as { token?: string }).token, { maxTtlSeconds: ctx.env.TALLY_WS_MAX_TTL_SECONDS });
     if (!check.ok) throw new HttpError(401, 'unauthorized', check.reason === 'expired' ? 'token expired' : 'missing or invalid token');
     throw new HttpError(426, 'upgrade_required', 'connect with a WebSocket client');
   });

@@ -17,8 +17,14 @@ export const pushSettings = {
   pruneEveryMs: 10 * 60_000,
   /** A socket that has not answered the previous ping when the next one is due is dropped. */
   heartbeatMs: 30_000,
+  /** A fan-out subscription that has not answered a PING for this long (and two heartbeats) is cut: its sockets get 4001. */
+  subscriberTimeoutMs: 10_000,
   /** Bytes a socket may have queued unsent; a consumer that falls further behind is disconnected. */
   maxBufferedBytes: 1024 * 1024,
+  /** Feed rows one resume query reads (a resume pages through the feed, pausing while the socket's buffer is full). */
+  replayPage: 500,
+  /** Resume queries one API process runs at once: a reconnect storm queues instead of draining the DB pool. */
+  replayReaders: 4,
 };
 
 export type PushSettings = typeof pushSettings;

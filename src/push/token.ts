@@ -13,10 +13,18 @@ export interface TokenClaims {
   exp: number;
 }
 
-export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'missing' | 'malformed' | 'forged' | 'expired' | 'no_secret' };
+export type TokenRefusal = 'missing' | 'malformed' | 'forged' | 'expired' | 'too_long' | 'no_secret';
+export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: TokenRefusal };
+
+export interface VerifyOptions {
+  /** Unix seconds; defaults to the wall clock (tokens are minted by other services on theirs). */
+  nowSeconds?: number;
+  /** A token whose `exp` lies further ahead than this is refused (`TALLY_WS_MAX_TTL_SECONDS`). */
+  maxTtlSeconds?: number;
+}
 
 const B64URL = /^[A-Za-z0-9_-]+$/;
-/** Longest token we parse: a 128-char user id and a 16-digit exp encode far below this. */
+/** Longest token we parse: a 128-char user id and a 16-digit exp encode far below this (about 280 chars). */
 const MAX_TOKEN_LENGTH = 1024;
 
 function mac(secret: string, body: string): Buffer {
@@ -28,10 +36,15 @@ export function signToken(secret: string, claims: TokenClaims): string {
   return `${body}.${mac(secret, body).toString('base64url')}`;
 }
 
-/** Checks the signature before looking at the claims, so a forged token learns nothing about parsing. */
-export function verifyToken(secret: string | undefined, token: string | null | undefined, nowSeconds = Date.now() / 1000): TokenCheck {
+/**
+ * Checks the signature before looking at the claims, so a forged token learns nothing about parsing. `exp` must
+ * be a positive safe integer (1e300, 1.5, strings, null → malformed), in the future, and no further ahead than
+ * the ceiling: a leaked token must not live for ever.
+ */
+export function verifyToken(secret: string | undefined, token: unknown, opts: VerifyOptions = {}): TokenCheck {
+  const nowSeconds = opts.nowSeconds ?? Date.now() / 1000;
   if (!secret) return { ok: false, reason: 'no_secret' };
-  if (!token) return { ok: false, reason: 'missing' };
+  if (typeof token !== 'string' || !token) return { ok: false, reason: 'missing' }; // (a repeated query key is an array)
   if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'malformed' };
   const parts = token.split('.');
   if (parts.length !== 2) return { ok: false, reason: 'malformed' };
@@ -49,8 +62,9 @@ export function verifyToken(secret: string | undefined, token: string | null | u
   }
   const { user_id: userId, exp } = (claims ?? {}) as { user_id?: unknown; exp?: unknown };
   if (typeof userId !== 'string' || !idSchema.safeParse(userId).success) return { ok: false, reason: 'malformed' };
-  if (typeof exp !== 'number' || !Number.isFinite(exp)) return { ok: false, reason: 'malformed' };
+  if (typeof exp !== 'number' || !Number.isSafeInteger(exp)) return { ok: false, reason: 'malformed' };
   if (exp <= nowSeconds) return { ok: false, reason: 'expired' };
+  if (opts.maxTtlSeconds !== undefined && exp - nowSeconds > opts.maxTtlSeconds) return { ok: false, reason: 'too_long' };
   return { ok: true, claims: { userId, exp } };
 }
 

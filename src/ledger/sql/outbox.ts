@@ -2,7 +2,7 @@ import type { Tx } from '../../db/client.ts';
 
 export interface OutboxRow {
   user_id: string;
-  type: 'balance_changed' | 'affinity_update' | 'level_up' | 'level_down';
+  type: 'balance_changed' | 'affinity_update' | 'level_up' | 'level_down' | 'alert';
   data: Record<string, unknown>;
 }
 
