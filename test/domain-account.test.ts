@@ -1,18 +1,24 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { balanceAt, burnOrder, consume, expireLapsed, grant, type AccountState } from '../src/domain/account.ts';
+import { balanceAt, burnOrder, consume as consumeAt, expireLapsed, grant, type AccountState, type EntryDraft } from '../src/domain/account.ts';
 
 function account(): AccountState {
-  return { id: 1n, userId: 'u', asset: 'points', balance: 0n, debt: 0n, totalGranted: 0n, totalConsumed: 0n, totalExpired: 0n, batches: [], touched: new Set() };
+  return { id: 1n, userId: 'u', asset: 'points', balance: 0n, debt: 0n, totalGranted: 0n, totalConsumed: 0n, totalExpired: 0n, batches: [], debts: [], touched: new Set(), touchedDebts: new Set() };
 }
 let nextId = 1n;
-function give(acct: AccountState, amount: number, expiresAt: number | null) {
+/** A grant at time `now` (default 0): its own entry. */
+function give(acct: AccountState, amount: number, expiresAt: number | null, now = 0): EntryDraft {
   const id = nextId++;
-  return grant(acct, { amount: BigInt(amount), expiresAt, source: 'test', sourceId: null, batchId: id, entryId: id });
+  return grant(acct, { amount: BigInt(amount), expiresAt, source: 'test', sourceId: null, batchId: id, entryId: id }, now).entry!;
+}
+/** A charge at time `now` (default 0): its entry, or null when a guarded charge is refused. */
+function consume(acct: AccountState, amount: bigint, policy: 'guarded' | 'postpaid', now = 0, held = 0n): EntryDraft | null {
+  return consumeAt(acct, amount, policy, held, now).entry;
 }
 function invariants(acct: AccountState) {
   const open = acct.batches.reduce((s, b) => s + b.remaining, 0n);
   expect(acct.balance).toBe(open - acct.debt);
+  expect(acct.debt).toBe(acct.debts.reduce((s, d) => s + d.remaining, 0n));
   expect(acct.balance).toBe(acct.totalGranted - acct.totalConsumed - acct.totalExpired);
   if (acct.debt > 0n) expect(open).toBe(0n);
   for (const b of acct.batches) expect(b.remaining >= 0n && b.remaining <= b.amount).toBe(true);
@@ -67,7 +73,7 @@ describe('FIFO burn, debt and expiry', () => {
     expect(balanceAt(a, 499)).toBe(15n);
     expect(balanceAt(a, 500)).toBe(5n);
     expireLapsed(a, 600);
-    expect(consume(a, 6n, 'guarded')).toBeNull();
+    expect(consume(a, 6n, 'guarded', 600)).toBeNull();
     invariants(a);
   });
 
@@ -87,12 +93,10 @@ describe('FIFO burn, debt and expiry', () => {
             now = Math.max(now, o.to);
             expireLapsed(a, now);
           } else if (o.k === 'grant') {
-            expireLapsed(a, now);
-            give(a, o.amount, o.exp === null ? null : now + o.exp + 1);
+            give(a, o.amount, o.exp === null ? null : now + o.exp + 1, now);
           } else {
-            expireLapsed(a, now);
-            const before = a.balance;
-            const e = consume(a, BigInt(o.amount), o.guarded ? 'guarded' : 'postpaid');
+            const before = balanceAt(a, now);
+            const e = consume(a, BigInt(o.amount), o.guarded ? 'guarded' : 'postpaid', now);
             if (e) {
               consumed += BigInt(o.amount);
               const burned = e.allocations.reduce((s, x) => s + x.amount, 0n);

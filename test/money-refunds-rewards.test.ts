@@ -14,7 +14,7 @@ let n = 0;
 const id = (p: string) => `${p}-${++n}-${Date.now().toString(36)}`;
 
 beforeAll(async () => {
-  world = await createWorld();
+  world = await createWorld({ TALLY_REFUND_WAIT_SECONDS: '2' });
   example = parseYaml(await readFile(EXAMPLE_CONFIG, 'utf8'));
   await world.applyConfig(example);
   tally = await startTally(world);
@@ -126,7 +126,7 @@ describe('refunds', () => {
     expect(await refund(c.event_id)).toMatchObject({ outcome: 'applied', amount: 5 });
     expect(await balance('ref2')).toMatchObject({ balance: 50, total_consumed: 0 });
     const unknown = await refund('no-such-charge').catch((e: Error) => e);
-    expect(String((unknown as Error).message)).toMatch(/^invalid_payload/);
+    expect(String((unknown as Error).message)).toMatch(/^unknown_charge/);
     await expectInvariants(world.sql);
   });
 
