@@ -137,10 +137,11 @@ describe('grants and charges through the real queues', () => {
   });
 
   it('expiry is exact at read and charge time before the sweep, and the sweep writes expire entries', async () => {
-    await grant('hank', 30, { expires_at: new Date(Date.now() + 1500).toISOString() });
+    const now = await world.clock.now();
+    await grant('hank', 30, { expires_at: new Date(now.getTime() + 60_000).toISOString() });
     await grant('hank', 20, { expires_at: null });
     expect((await tally.http('GET', '/v1/users/hank/balances/points')).body.balance).toBe(50);
-    await new Promise((r) => setTimeout(r, 1700));
+    await world.clock.advance(60_001); // just past expires_at, by the business clock: no sleeping
     const bal = await tally.http('GET', '/v1/users/hank/balances/points');
     expect(bal.body).toMatchObject({ balance: 20, total_expired: 30 });
     expect((await tally.http('GET', '/v1/users/hank/batches')).body.items.map((b: any) => b.remaining)).toEqual([20]);

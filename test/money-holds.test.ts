@@ -117,7 +117,7 @@ describe('holds', () => {
     expect(h.status).toBe(201);
     expect(await balance('never')).toMatchObject({ held: 25, available: 5 });
     expect((await hold('never', { amount: 10 })).status).toBe(402);
-    await new Promise((r) => setTimeout(r, 1200));
+    await world.clock.advance(1_001); // past the hold's expires_at, by the business clock
     expect(await balance('never')).toMatchObject({ balance: 30, held: 0, available: 30 });
     expect((await tally.http('GET', `/v1/holds/${h.body.hold_id}`)).body.status).toBe('expired');
     const sweep = await tally.http('POST', '/v1/admin/maintenance/expire', undefined, ADMIN_TOKEN);

@@ -131,10 +131,11 @@ describe('refunds', () => {
   });
 
   it('refund after its batch expired: that part is not revived; active batches get theirs back', async () => {
-    await grant('ref3', 10, { expires_at: new Date(Date.now() + 1200).toISOString() });
+    const now = await world.clock.now();
+    await grant('ref3', 10, { expires_at: new Date(now.getTime() + 60_000).toISOString() });
     await grant('ref3', 10, { expires_at: null });
     const c = await charge('ref3', { amount: 15 }); // 10 from the expiring batch, 5 from the lasting one
-    await new Promise((r) => setTimeout(r, 1400));
+    await world.clock.advance(60_000); // to the expiry instant itself: the batch no longer counts
     const r = await refund(c.event_id);
     expect(r).toMatchObject({ outcome: 'applied', amount: 5, requested: 15, balance_before: 5, balance_after: 10 });
     expect(await balance('ref3')).toMatchObject({ balance: 10, total_granted: 20, total_consumed: 10, total_expired: 0 });
