@@ -188,6 +188,25 @@ describe('reward events', () => {
     expect(dl2!.reason_code).toBe('invalid_payload');
   });
 
+  it('a missing or empty event_version means the newest version the rule lists', async () => {
+    const bumped = structuredClone(example);
+    bumped.rewards['forum.post.imported'].versions = ['1', '2'];
+    await world.applyConfig(bumped);
+    try {
+      const { event_version: _omitted, ...noVersion } = { event_id: id('rw'), event_type: 'forum.post.imported', event_version: '', receiver_user_id: 'nover', source_ref_id: id('post') };
+      // (Read from the decision: the producer's result() can answer null when its poll fetched the job just before
+      // it completed — a producer race, not the ledger's.)
+      await tally.producer.rewardEvent(noVersion as never, { wait: true });
+      const empty = id('rw');
+      await reward('nover', { event_id: empty, event_type: 'forum.post.imported', event_version: '' });
+      const decided = await world.sql`SELECT event_id, result FROM processed_events WHERE event_id IN (${noVersion.event_id}, ${empty}) ORDER BY event_id`;
+      expect(decided.map((d) => d.result)).toEqual([expect.objectContaining({ outcome: 'applied', amount: 5 }), expect.objectContaining({ outcome: 'applied', amount: 5 })]);
+      expect(await balance('nover')).toMatchObject({ balance: 10 });
+    } finally {
+      await world.applyConfig(example);
+    }
+  });
+
   it('the daily cap counts natural days in the config timezone', async () => {
     const capped = structuredClone(example);
     capped.rewards['forum.post.liked'].daily_cap = 2;
