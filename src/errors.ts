@@ -7,7 +7,8 @@ export type FailureCode =
   | 'unsupported_version'
   | 'idempotency_conflict'
   | 'refund_exceeds_charge'
-  | 'unknown_hold';
+  | 'unknown_hold'
+  | 'unknown_charge';
 
 /** A job that can never succeed as sent: fails at once, without retries, and is dead-lettered. */
 export class PermanentJobError extends Error {

@@ -26,7 +26,7 @@ export async function startRoles(ctx: AppContext, roles: Set<RoleName>): Promise
   const closers: (() => Promise<void>)[] = [];
   let port: number | undefined;
   if (roles.has('worker')) {
-    const ledger = startLedgerWorkers(batchedWorkerDeps(ctx));
+    const ledger = startLedgerWorkers({ ...batchedWorkerDeps(ctx), refundWaitMs: ctx.env.TALLY_REFUND_WAIT_SECONDS * 1000 });
     closers.push(() => ledger.close());
     const maintenance = startMaintenanceWorker(ctx);
     closers.push(() => maintenance.close());

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TallyProducer } from '../src/producers/index.ts';
+import { deadlocks } from './helpers/deadlocks.ts';
 import { createWorld, REDIS_URL, type TestWorld } from './helpers/env.ts';
 import { expectInvariants } from './helpers/invariants.ts';
 import { spawnTally, startTally, waitFor, type InProcessTally } from './helpers/tally.ts';
@@ -10,10 +11,22 @@ const children: ChildProcess[] = [];
 let tally: InProcessTally | undefined;
 
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  await stopAll();
+});
+
+/** Stops tally and its worker processes: their connections close and report their statistics (deadlocks). */
+async function stopAll() {
+  const running = children.splice(0).filter((c) => c.exitCode === null && c.signalCode === null);
+  await Promise.all(running.map((c) => new Promise((r) => (c.once('exit', r), c.kill('SIGTERM')))));
   await tally?.stop();
   tally = undefined;
-});
+}
+
+/** Accounts are locked in one sorted order, so no transaction ever waited in a cycle (a deadlock is retried silently). */
+async function expectNoDeadlock(w: TestWorld) {
+  await stopAll();
+  expect(await deadlocks(w.sql, w.dbName)).toBe(0);
+}
 afterAll(async () => {
   for (const w of worlds) await w.drop();
 });
@@ -68,6 +81,7 @@ describe('ledger under concurrency', () => {
     const bal = await tally.http('GET', '/v1/users/hot/balances/points');
     expect(bal.body).toMatchObject({ balance: 0, total_consumed: 300, overdrawn: false });
     await expectInvariants(w.sql);
+    await expectNoDeadlock(w);
   });
 
   it('1,000 mixed grants and charges over 50 users from 2 worker processes: invariants hold, ledger sums = account totals', async () => {
@@ -93,6 +107,7 @@ describe('ledger under concurrency', () => {
       const failed = await producer.queue('charges').getJobCounts('failed');
       expect(failed.failed).toBe(0);
       await expectInvariants(w.sql);
+      await expectNoDeadlock(w);
     } finally {
       await producer.close();
     }
@@ -131,6 +146,7 @@ describe('ledger under concurrency', () => {
       const counts = await producer.queue('charges').getJobCounts('failed', 'active', 'wait');
       expect(counts).toEqual({ failed: 0, active: 0, wait: 0 });
       await expectInvariants(w.sql);
+      await expectNoDeadlock(w);
     } finally {
       await producer.close();
     }

@@ -137,10 +137,11 @@ describe('grants and charges through the real queues', () => {
   });
 
   it('expiry is exact at read and charge time before the sweep, and the sweep writes expire entries', async () => {
-    await grant('hank', 30, { expires_at: new Date(Date.now() + 1500).toISOString() });
+    const now = await world.clock.now();
+    await grant('hank', 30, { expires_at: new Date(now.getTime() + 60_000).toISOString() });
     await grant('hank', 20, { expires_at: null });
     expect((await tally.http('GET', '/v1/users/hank/balances/points')).body.balance).toBe(50);
-    await new Promise((r) => setTimeout(r, 1700));
+    await world.clock.advance(60_001); // just past expires_at, by the business clock: no sleeping
     const bal = await tally.http('GET', '/v1/users/hank/balances/points');
     expect(bal.body).toMatchObject({ balance: 20, total_expired: 30 });
     expect((await tally.http('GET', '/v1/users/hank/batches')).body.items.map((b: any) => b.remaining)).toEqual([20]);
@@ -154,19 +155,21 @@ describe('grants and charges through the real queues', () => {
     await expectInvariants(world.sql);
   });
 
-  it('a grant whose expires_at is already past is accepted, pays debt, and never counts as balance', async () => {
+  it('a grant whose expires_at is already past is recorded and expires at once: nothing spendable, no debt paid', async () => {
     await charge('kim', { amount: 10 }); // debt 10
     const g = await grant('kim', 30, { expires_at: new Date(Date.now() - 60_000).toISOString() });
-    expect(g.outcome).toBe('applied');
+    expect(g).toMatchObject({ outcome: 'applied', amount: 30, balance_after: -10, expired: 30 });
     const bal = await tally.http('GET', '/v1/users/kim/balances/points');
-    expect(bal.body).toMatchObject({ balance: 0, overdrawn: false, total_granted: 30, total_expired: 20 });
+    expect(bal.body).toMatchObject({ balance: -10, overdrawn: true, total_granted: 30, total_expired: 30 });
+    expect((await charge('kim', { amount: 1, policy: 'guarded' })).outcome).toBe('rejected_insufficient');
     await tally.http('POST', '/v1/admin/maintenance/expire', undefined, (await import('./helpers/env.ts')).ADMIN_TOKEN);
     const txs = await tally.http('GET', '/v1/users/kim/transactions');
     expect(txs.body.items.map((t: any) => [t.kind, t.amount, t.balance_after])).toEqual([
-      ['expire', -20, 0],
+      ['expire', -30, -10],
       ['grant', 30, 20],
       ['consume', -10, -10],
     ]);
+    expect((await tally.http('GET', '/v1/users/kim/batches')).body.items).toEqual([]);
     await expectInvariants(world.sql);
   });
 

@@ -85,6 +85,9 @@ describe('holds', () => {
     expect(await balance('est')).toMatchObject({ balance: 100, held: 10, available: 90 });
     const unknownModel = await hold('est', { usage_estimate: { model: 'no-such-model', output_tokens: 5 } });
     expect(unknownModel.status).toBe(422);
+    // An estimate past 2^53 − 1 cannot be held (nor stored exactly): 422, not a 500 from a bigint overflow.
+    const huge = await tally.http('POST', '/v1/holds', { event_id: id('h'), user_id: 'est', asset: 'points', source_type: 'video', usage_estimate: { input_seconds: 1e17 }, ttl_seconds: 60 });
+    expect(huge).toMatchObject({ status: 422, body: { error: { code: 'invalid_usage' } } });
   });
 
   it('settles lower: charges the actual cost and releases the rest', async () => {
@@ -117,7 +120,7 @@ describe('holds', () => {
     expect(h.status).toBe(201);
     expect(await balance('never')).toMatchObject({ held: 25, available: 5 });
     expect((await hold('never', { amount: 10 })).status).toBe(402);
-    await new Promise((r) => setTimeout(r, 1200));
+    await world.clock.advance(1_001); // past the hold's expires_at, by the business clock
     expect(await balance('never')).toMatchObject({ balance: 30, held: 0, available: 30 });
     expect((await tally.http('GET', `/v1/holds/${h.body.hold_id}`)).body.status).toBe('expired');
     const sweep = await tally.http('POST', '/v1/admin/maintenance/expire', undefined, ADMIN_TOKEN);

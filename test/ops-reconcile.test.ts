@@ -55,9 +55,12 @@ describe('reconcile', () => {
   });
 
   it('catches deliberately corrupted rows, naming each by id, with exit code 3, a metric and the dashboard badge', async () => {
+    await tally.producer.grant({ event_id: 'g-dan', user_id: 'dan', asset: 'points', amount: 10, source: 'gift' }, { wait: true });
+    const [dan] = await world.sql`SELECT account_id FROM accounts WHERE user_id = 'dan'`;
     const [ann] = await world.sql`SELECT account_id FROM accounts WHERE user_id = 'ann'`;
     const [benBatch] = await world.sql`SELECT b.batch_id FROM batches b JOIN accounts a USING (account_id) WHERE a.user_id = 'ben'`;
     const [catEntry] = await world.sql`SELECT entry_id FROM ledger_entries WHERE user_id = 'cat' AND kind = 'consume'`;
+    const [annGrant] = await world.sql`SELECT entry_id FROM ledger_entries WHERE user_id = 'ann' AND kind = 'grant'`;
     // 1. An account whose counters drifted from its entries (its own CHECKs still hold).
     await world.sql`UPDATE accounts SET balance = balance + 5, total_granted = total_granted + 5 WHERE user_id = 'ann'`;
     // 2. A batch with a negative remainder: only possible with its CHECK dropped, in this test database.
@@ -70,6 +73,10 @@ describe('reconcile', () => {
     await world.sql`ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only`;
     await world.sql`UPDATE ledger_entries SET balance_before = balance_before + 1, balance_after = balance_after + 1 WHERE entry_id = ${catEntry!.entry_id}`;
     await world.sql`ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_append_only`;
+    // 4. An entry whose balance_changed was never written (no push, no webhook would ever tell of it).
+    await world.sql`DELETE FROM outbox WHERE type = 'balance_changed' AND data->>'transaction_id' = ${String(annGrant!.entry_id)}`;
+    // 5. A debt nobody owes: the account's debt no longer matches its open debts (and its batch gave it nothing).
+    await world.sql`UPDATE accounts SET debt = 7, balance = -7, total_consumed = total_consumed + 7 + balance WHERE user_id = 'dan'`;
 
     const { code, summary } = await cliReconcile();
     expect(code).toBe(3);
@@ -81,6 +88,9 @@ describe('reconcile', () => {
         ['total_granted_equals_entries', String(ann!.account_id)],
         ['remaining_within_amount', String(benBatch!.batch_id)],
         ['entry_chain', String(catEntry!.entry_id)],
+        ['one_outbox_row_per_entry', String(annGrant!.entry_id)],
+        ['debt_equals_open_debts', String(dan!.account_id)],
+        ['batch_amount_accounted', String(benBatch!.batch_id)],
       ]),
     );
 

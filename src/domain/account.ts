@@ -1,11 +1,16 @@
 /**
- * The ledger's rules as plain functions over an in-memory account: FIFO burn, debt, lazy expiry, grants.
- * No I/O — the SQL layer loads an `AccountState`, runs these in event order, and writes what changed.
+ * The ledger's rules as plain functions over an in-memory account: FIFO burn, traced debt, exact expiry, grants,
+ * refunds. No I/O — the SQL layer loads an `AccountState`, runs these in event order, and writes what changed.
  *
- * Invariants kept by every function (and by CHECK constraints in the database):
+ * Time: every function takes the transaction's one clock (`nowMs`). A batch is lapsed at `nowMs` when its
+ * `expiresAt` ≤ `nowMs`; each function first closes what lapsed (`expireLapsed`), so no batch is ever burned,
+ * counted in a balance, paid into, or used to pay debt at or after its expiry — whatever else the transaction holds.
+ *
+ * Invariants kept by every function (and by CHECK constraints and reconcile in the database):
  *   balance = Σ remaining(unexpired batches) − debt
  *   balance = total_granted − total_consumed − total_expired
- *   debt > 0 ⇒ no unexpired batch has anything remaining
+ *   debt = Σ remaining(open debts);  debt > 0 ⇒ no unexpired batch has anything remaining
+ *   every balance, total and amount stays within ±(2^53 − 1) (else LimitError, and nothing changed)
  */
 export interface BatchState {
   id: bigint;
@@ -21,6 +26,19 @@ export interface BatchState {
   isNew: boolean;
 }
 
+/** The part of one charge that went into debt: what is still unpaid, and which batches paid the rest. */
+export interface DebtState {
+  /** The charge's entry id (0n until a debt made in this transaction is written). */
+  id: bigint;
+  amount: bigint;
+  remaining: bigint;
+  /** Unpaid debt given back by refunds of the charge. */
+  refunded: bigint;
+  /** Payments, where known: loaded for charges being refunded, plus this transaction's. */
+  paidBy: Allocation[];
+  isNew: boolean;
+}
+
 export interface AccountState {
   id: bigint;
   userId: string;
@@ -32,11 +50,22 @@ export interface AccountState {
   totalExpired: bigint;
   /** Unexpired batches with something remaining, in burn order. */
   batches: BatchState[];
+  /** Open debts (remaining > 0), oldest first: the order payments take them in. */
+  debts: DebtState[];
   /** Loaded batches whose remaining or expired flag changed. */
   touched: Set<BatchState>;
+  /** Loaded debts whose remaining or refunded changed. */
+  touchedDebts: Set<DebtState>;
 }
 
 export interface Allocation {
+  batch: BatchState;
+  amount: bigint;
+}
+
+/** A debt paid (partly) by a batch, within one entry. */
+export interface Payment {
+  debt: DebtState;
   batch: BatchState;
   amount: bigint;
 }
@@ -47,9 +76,36 @@ export interface EntryDraft {
   amount: bigint;
   balanceBefore: bigint;
   balanceAfter: bigint;
+  /** consume: the batches burned; refund: the batches given back to. */
   allocations: Allocation[];
+  /** Debts paid off from batches by this entry (a grant's batch, or batches a refund refilled). */
+  payments: Payment[];
   /** The batch a grant created; the batch an expiry closed. */
   batch?: BatchState;
+  /** The debt a consume left. */
+  debt?: DebtState;
+}
+
+/** What one operation did: its entries in order (expiries it had to close first included), and its own entry. */
+export interface Effect {
+  entries: EntryDraft[];
+  /** null: nothing was applied (a guarded charge refused, a refund of which nothing could come back). */
+  entry: EntryDraft | null;
+}
+
+/** The largest amount, balance or total the ledger keeps: JSON numbers are exact only up to here. */
+export const MAX_AMOUNT = 2n ** 53n - 1n;
+
+/** An operation would take a balance, total or amount past ±MAX_AMOUNT. Thrown before anything changed. */
+export class LimitError extends Error {
+  constructor(what: string) {
+    super(`${what} would exceed 2^53 − 1`);
+    this.name = 'LimitError';
+  }
+}
+
+function within(value: bigint, what: string): void {
+  if (value > MAX_AMOUNT || value < -MAX_AMOUNT) throw new LimitError(what);
 }
 
 /** Soonest expiry first, never-expiring last, then creation order. */
@@ -62,12 +118,28 @@ export function burnOrder(a: BatchState, b: BatchState): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
+/** Past its expiry at `nowMs`: the expiry instant itself already belongs to "expired". */
 export function isLapsed(batch: BatchState, nowMs: number): boolean {
   return batch.expiresAt !== null && batch.expiresAt <= nowMs;
 }
 
+/** Can hold points at `nowMs`: neither marked expired nor past its expiry. */
+export function isLive(batch: BatchState, nowMs: number): boolean {
+  return !batch.expired && !isLapsed(batch, nowMs);
+}
+
 function markTouched(acct: AccountState, batch: BatchState): void {
   if (!batch.isNew) acct.touched.add(batch);
+}
+
+function markDebt(acct: AccountState, debt: DebtState): void {
+  if (!debt.isNew) acct.touchedDebts.add(debt);
+}
+
+function draft(acct: AccountState, kind: EntryDraft['kind'], amount: bigint): EntryDraft {
+  const before = acct.balance;
+  acct.balance += amount;
+  return { kind, amount, balanceBefore: before, balanceAfter: acct.balance, allocations: [], payments: [] };
 }
 
 /** Closes every batch past its expiry: one `expire` entry per batch, for what it still held. */
@@ -79,15 +151,51 @@ export function expireLapsed(acct: AccountState, nowMs: number): EntryDraft[] {
       keep.push(batch);
       continue;
     }
-    const before = acct.balance;
-    acct.balance -= batch.remaining;
-    acct.totalExpired += batch.remaining;
-    batch.expired = true;
-    markTouched(acct, batch);
-    entries.push({ kind: 'expire', amount: -batch.remaining, balanceBefore: before, balanceAfter: acct.balance, allocations: [], batch });
+    entries.push(expireBatch(acct, batch));
   }
   acct.batches = keep;
   return entries;
+}
+
+function expireBatch(acct: AccountState, batch: BatchState): EntryDraft {
+  acct.totalExpired += batch.remaining;
+  batch.expired = true;
+  markTouched(acct, batch);
+  const entry = draft(acct, 'expire', -batch.remaining);
+  entry.batch = batch;
+  return entry;
+}
+
+/**
+ * Pays open debts, oldest first, from the live batches in burn order (when there is debt, only batches this
+ * operation just filled hold anything). Each payment is recorded on the entry and on the debt.
+ */
+function payDebts(acct: AccountState, entry: EntryDraft): void {
+  let b = 0;
+  while (acct.debt > 0n && b < acct.batches.length) {
+    const batch = acct.batches[b]!;
+    const debt = acct.debts[0];
+    if (!debt) throw new Error(`account ${acct.id}: debt ${acct.debt} has no open debt to pay`);
+    const pay = batch.remaining < debt.remaining ? batch.remaining : debt.remaining;
+    batch.remaining -= pay;
+    debt.remaining -= pay;
+    acct.debt -= pay;
+    markTouched(acct, batch);
+    markDebt(acct, debt);
+    addTo(entry.payments, debt, batch, pay);
+    const paid = debt.paidBy.find((p) => p.batch === batch);
+    if (paid) paid.amount += pay;
+    else debt.paidBy.push({ batch, amount: pay });
+    if (debt.remaining === 0n) acct.debts.shift();
+    if (batch.remaining === 0n) b++;
+  }
+  if (b > 0) acct.batches = acct.batches.filter((x) => x.remaining > 0n);
+}
+
+function addTo(payments: Payment[], debt: DebtState, batch: BatchState, amount: bigint): void {
+  const same = payments.find((p) => p.debt === debt && p.batch === batch);
+  if (same) same.amount += amount;
+  else payments.push({ debt, batch, amount });
 }
 
 export interface GrantInput {
@@ -99,14 +207,19 @@ export interface GrantInput {
   entryId: bigint;
 }
 
-/** Adds a batch; whatever debt there is gets paid from it first (the entry still shows the whole grant). */
-export function grant(acct: AccountState, input: GrantInput): EntryDraft {
-  const paid = acct.debt < input.amount ? acct.debt : input.amount;
-  acct.debt -= paid;
+/**
+ * Adds a batch; whatever debt there is gets paid from it first (the entry still shows the whole grant). A batch
+ * whose expiry is not after `nowMs` is recorded and expires at once: it adds nothing spendable and pays no debt.
+ */
+export function grant(acct: AccountState, input: GrantInput, nowMs: number): Effect {
+  // Limits first: a refused operation changes nothing (balance ≤ total_granted, so that one bounds it too).
+  within(input.amount, 'amount');
+  within(acct.totalGranted + input.amount, 'total_granted');
+  const entries = expireLapsed(acct, nowMs);
   const batch: BatchState = {
     id: input.batchId,
     amount: input.amount,
-    remaining: input.amount - paid,
+    remaining: input.amount,
     expiresAt: input.expiresAt,
     expired: false,
     source: input.source,
@@ -114,25 +227,39 @@ export function grant(acct: AccountState, input: GrantInput): EntryDraft {
     grantEntryId: input.entryId,
     isNew: true,
   };
-  if (batch.remaining > 0n) {
-    acct.batches.push(batch);
-    acct.batches.sort(burnOrder);
-  }
-  const before = acct.balance;
-  acct.balance += input.amount;
   acct.totalGranted += input.amount;
-  return { kind: 'grant', amount: input.amount, balanceBefore: before, balanceAfter: acct.balance, allocations: [], batch };
+  const entry = draft(acct, 'grant', input.amount);
+  entry.batch = batch;
+  entries.push(entry);
+  if (isLapsed(batch, nowMs)) {
+    entries.push(expireBatch(acct, batch));
+    return { entries, entry };
+  }
+  acct.batches.push(batch);
+  acct.batches.sort(burnOrder);
+  payDebts(acct, entry);
+  return { entries, entry };
 }
 
 export type Policy = 'postpaid' | 'guarded';
 
 /**
- * Burns `amount` from the batches in burn order. `guarded` applies only when the available balance
- * (balance − held) covers it and returns null otherwise; `postpaid` always applies and turns what the
- * batches cannot cover into debt.
+ * Burns `amount` from the live batches in burn order. `guarded` applies only when the available balance
+ * (balance − held) covers it (entry null otherwise); `postpaid` always applies and turns what the batches cannot
+ * cover into a debt of this charge.
  */
-export function consume(acct: AccountState, amount: bigint, policy: Policy, held = 0n): EntryDraft | null {
-  if (policy === 'guarded' && acct.balance - held < amount) return null;
+export function consume(acct: AccountState, amount: bigint, policy: Policy, held: bigint, nowMs: number): Effect {
+  // Limits first, on what the batches will hold once the lapsed ones are closed: a refused charge changes nothing.
+  const live = liveRemaining(acct, nowMs);
+  const shortfall = amount > live ? amount - live : 0n;
+  within(amount, 'amount');
+  if (policy === 'postpaid' || live - acct.debt - held >= amount) {
+    within(acct.totalConsumed + amount, 'total_consumed');
+    within(acct.debt + shortfall, 'debt');
+  }
+  const entries = expireLapsed(acct, nowMs);
+  if (policy === 'guarded' && acct.balance - held < amount) return { entries, entry: null };
+
   const allocations: Allocation[] = [];
   let left = amount;
   let burnedOut = 0;
@@ -146,73 +273,81 @@ export function consume(acct: AccountState, amount: bigint, policy: Policy, held
     if (batch.remaining === 0n) burnedOut++;
   }
   acct.batches.splice(0, burnedOut);
-  acct.debt += left;
-  const before = acct.balance;
-  acct.balance -= amount;
   acct.totalConsumed += amount;
-  return { kind: 'consume', amount: -amount, balanceBefore: before, balanceAfter: acct.balance, allocations };
+  const entry = draft(acct, 'consume', -amount);
+  entry.allocations = allocations;
+  if (shortfall > 0n) {
+    const debt: DebtState = { id: 0n, amount: shortfall, remaining: shortfall, refunded: 0n, paidBy: [], isNew: true };
+    acct.debts.push(debt);
+    acct.debt += shortfall;
+    entry.debt = debt;
+  }
+  entries.push(entry);
+  return { entries, entry };
+}
+
+function liveRemaining(acct: AccountState, nowMs: number): bigint {
+  let sum = 0n;
+  for (const b of acct.batches) if (!isLapsed(b, nowMs)) sum += b.remaining;
+  return sum;
 }
 
 /** Σ remaining of the batches that still count at `nowMs` − debt: the balance exact at read time. */
 export function balanceAt(acct: AccountState, nowMs: number): bigint {
-  let sum = 0n;
-  for (const b of acct.batches) if (!isLapsed(b, nowMs)) sum += b.remaining;
-  return sum - acct.debt;
-}
-
-/** A part of a charge being given back: to the batch it burned, or (batch null) the part it took as debt. */
-export interface RestorePart {
-  batch: BatchState | null;
-  amount: bigint;
+  return liveRemaining(acct, nowMs) - acct.debt;
 }
 
 /**
- * Gives `parts` back to the account (a refund). Debt is paid first, as with a grant, so that "debt > 0 ⇒
- * nothing left to burn" keeps holding; what remains goes back into the batches it came from. A debt part
- * whose debt has since been paid by a grant cannot go back where it came from: it becomes a new
- * never-expiring batch (`newBatch`). The totals move back too: `total_consumed` goes down, nothing is granted.
+ * A part of a charge being given back: to a batch (one it burned, or one that paid its debt), or — debt set — the
+ * part of its debt still unpaid. `restored` is filled in by `restore`.
  */
-export function restore(acct: AccountState, parts: RestorePart[], newBatch: { id: bigint; source: string; sourceId: string | null }): EntryDraft {
+export type RestorePart = ({ batch: BatchState; debt?: undefined } | { debt: DebtState; batch?: undefined }) & {
+  amount: bigint;
+  restored?: boolean;
+};
+
+/**
+ * Gives `parts` back to the account (a refund). An unpaid-debt part lowers that debt. A batch part goes back
+ * into its batch, with the batch's expiry — unless the batch is no longer live at `nowMs`: then it is not
+ * revived (`restored` false) and nothing comes back for it. If the account is in debt, what came back pays it
+ * first, as a grant would. `total_consumed` goes down by what came back; nothing is granted.
+ */
+export function restore(acct: AccountState, parts: RestorePart[], nowMs: number): Effect {
+  const entries = expireLapsed(acct, nowMs);
   let total = 0n;
-  for (const p of parts) total += p.amount;
-  const toDebt = acct.debt < total ? acct.debt : total;
-  acct.debt -= toDebt;
-  let absorbed = toDebt;
-  let extra = 0n;
   const allocations: Allocation[] = [];
   for (const part of parts) {
-    const taken = absorbed < part.amount ? absorbed : part.amount;
-    absorbed -= taken;
-    const amount = part.amount - taken;
-    if (amount === 0n) continue;
-    if (part.batch === null) {
-      extra += amount;
-      continue;
+    if (part.debt) {
+      const debt = part.debt;
+      if (part.amount > debt.remaining) throw new Error(`refund of ${part.amount} exceeds debt ${debt.id}'s unpaid ${debt.remaining}`);
+      debt.remaining -= part.amount;
+      debt.refunded += part.amount;
+      acct.debt -= part.amount;
+      markDebt(acct, debt);
+      if (debt.remaining === 0n) acct.debts = acct.debts.filter((d) => d !== debt);
+    } else {
+      const batch = part.batch!;
+      if (!isLive(batch, nowMs)) {
+        part.restored = false;
+        continue;
+      }
+      if (batch.remaining + part.amount > batch.amount) throw new Error(`batch ${batch.id} would hold more than it was granted`);
+      if (!acct.batches.includes(batch)) acct.batches.push(batch);
+      batch.remaining += part.amount;
+      markTouched(acct, batch);
+      const same = allocations.find((a) => a.batch === batch);
+      if (same) same.amount += part.amount;
+      else allocations.push({ batch, amount: part.amount });
     }
-    const batch = part.batch;
-    if (batch.remaining === 0n && !acct.batches.includes(batch)) acct.batches.push(batch);
-    batch.remaining += amount;
-    markTouched(acct, batch);
-    allocations.push({ batch, amount });
+    part.restored = true;
+    total += part.amount;
   }
-  let created: BatchState | undefined;
-  if (extra > 0n) {
-    created = {
-      id: newBatch.id,
-      amount: extra,
-      remaining: extra,
-      expiresAt: null,
-      expired: false,
-      source: newBatch.source,
-      sourceId: newBatch.sourceId,
-      grantEntryId: 0n,
-      isNew: true,
-    };
-    acct.batches.push(created);
-  }
+  if (total === 0n) return { entries, entry: null };
   acct.batches.sort(burnOrder);
-  const before = acct.balance;
-  acct.balance += total;
   acct.totalConsumed -= total;
-  return { kind: 'refund', amount: total, balanceBefore: before, balanceAfter: acct.balance, allocations, batch: created };
+  const entry = draft(acct, 'refund', total);
+  entry.allocations = allocations;
+  payDebts(acct, entry);
+  entries.push(entry);
+  return { entries, entry };
 }

@@ -48,13 +48,19 @@ export interface RefundCommand extends CommandKey {
   /** null = all that is left refundable. */
   amount: bigint | null;
   reason: string | null;
+  /**
+   * Until when (epoch ms, wall clock) a charge not applied yet is waited for — it may still be in flight, in this
+   * process or another — before the refund fails `unknown_charge`. Absent: not waited for.
+   */
+  waitForChargeUntil?: number;
 }
 
 /** An external event turned into a grant by the matching reward rule in the config in force. */
 export interface RewardCommand extends CommandKey {
   op: 'reward';
   eventType: string;
-  eventVersion: string;
+  /** null: the newest version the rule lists (the event did not say). */
+  eventVersion: string | null;
   userId: string;
   sourceRefId: string;
   occurredAt: Date;
@@ -65,4 +71,16 @@ export type LedgerCommand = GrantCommand | ChargeCommand | RefundCommand | Rewar
 /** A job's return value: small, JSON, CONTRACT §3. */
 export type ApplyResult = { outcome: string } & Record<string, unknown>;
 
-export type CommandOutcome = { ok: true; result: ApplyResult } | { ok: false; error: PermanentJobError };
+/**
+ * A refund whose charge is not applied yet (it may still be in flight, possibly in another worker process): the
+ * refund is neither applied nor failed, and is retried like a transient fault until its wait ends.
+ */
+export class ChargeNotApplied extends Error {
+  readonly code = 'charge_not_applied';
+  constructor(chargeEventId: string) {
+    super(`charge "${chargeEventId}" is not applied yet; the refund waits for it`);
+    this.name = 'ChargeNotApplied';
+  }
+}
+
+export type CommandOutcome = { ok: true; result: ApplyResult } | { ok: false; error: PermanentJobError | ChargeNotApplied };

@@ -3,7 +3,7 @@ import type { Sql } from '../db/client.ts';
 import { applyLedgerCommands, type ApplyContext, type ApplyReport } from './apply.ts';
 import { outboxCommitted } from '../outbox/after-commit.ts';
 import type { CommandOutcome, LedgerCommand } from './commands.ts';
-import { priceVersions } from './prepare.ts';
+import { lookUpEarly } from './prepare.ts';
 
 /** One ledger transaction: the transaction's clock and config version, then every command in order. */
 export async function runLedgerTransaction(sql: Sql, configs: ConfigCache, cmds: LedgerCommand[]): Promise<CommandOutcome[]> {
@@ -17,18 +17,14 @@ export async function runLedger(
   extra: Pick<ApplyContext, 'alsoExpire'> = {},
 ): Promise<ApplyReport> {
   const report = (await sql.begin(async (tx) => {
-    // The clock, the config version in force, and the versions in force when each usage happened: one round trip.
-    const [[clock], versionsAt] = await Promise.all([
+    // The clock, the config version in force, the price versions in force when each usage happened and the
+    // charges refunds name: one round trip.
+    const [[clock], early] = await Promise.all([
       tx<{ now: Date; version: bigint | null }[]>`SELECT tally_now() AS now, (SELECT max(version) FROM config_documents) AS version`,
-      priceVersions(tx, cmds),
+      lookUpEarly(tx, cmds),
     ]);
     const config = await configs.ensure(tx, Number(clock!.version ?? 0));
-    return applyLedgerCommands(tx, cmds, {
-      ...extra,
-      config: config.doc,
-      now: clock!.now,
-      versionsAt,
-    });
+    return applyLedgerCommands(tx, cmds, { ...extra, config: config.doc, now: clock!.now, early });
   })) as ApplyReport;
   outboxCommitted(report.outboxRows);
   return report;

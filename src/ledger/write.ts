@@ -1,55 +1,17 @@
 import type { Tx } from '../db/client.ts';
-import type { AccountState, BatchState, EntryDraft } from '../domain/account.ts';
-import type { PlannedPart } from '../domain/refund.ts';
+import type { BatchState } from '../domain/account.ts';
+import type { LedgerTx, PendingEntry } from './state.ts';
 import { updateAccounts } from './sql/accounts.ts';
-import { allocateIds, insertBatches, updateBatches, type NewBatch } from './sql/batches.ts';
-import { insertAllocations, insertEntries, type NewEntry, type NewAllocation } from './sql/entries.ts';
-import { settleHolds, type HoldSettlement } from './sql/holds.ts';
+import { allocateIds, insertBatches, updateBatches, type BatchUpdate, type NewBatch } from './sql/batches.ts';
+import { recordDeadLetters, type DeadLetter } from './sql/dead-letters.ts';
+import { insertDebtPayments, writeDebts, type DebtWrite, type NewDebtPayment } from './sql/debts.ts';
+import { insertAllocations, insertEntries, type NewAllocation, type NewEntry } from './sql/entries.ts';
+import { settleHolds } from './sql/holds.ts';
 import { insertOutbox, type OutboxRow } from './sql/outbox.ts';
-import { insertProcessed, type ProcessedRow } from './sql/processed-events.ts';
-import { insertRefunds } from './sql/refunds.ts';
-import { addRewardCounts, type RewardCounterRow } from './sql/reward-counters.ts';
+import { insertProcessed } from './sql/processed-events.ts';
+import { insertRefunds, type NewRefund } from './sql/refunds.ts';
+import { addRewardCounts } from './sql/reward-counters.ts';
 import { HOUR_MS, addUsage, type UsageDelta } from './sql/usage.ts';
-
-/** What an entry records beyond the domain draft; null for entries no command asked for (expiry). */
-export interface EntryMeta {
-  eventId: string;
-  sourceType: string;
-  sourceId: string | null;
-  usage: unknown;
-  description: string | null;
-  occurredAt: Date | null;
-}
-
-/** One entry to write. Results name it by object until ids exist (`transaction_id: PendingEntry`). */
-export interface PendingEntry {
-  draft: EntryDraft;
-  acct: AccountState;
-  meta: EntryMeta | null;
-  id?: bigint;
-}
-
-export interface PendingRefund {
-  eventId: string;
-  charge: bigint | PendingEntry;
-  requested: bigint;
-  restored: bigint;
-  entry: PendingEntry | null;
-  parts: PlannedPart[];
-}
-
-export interface Changes {
-  pending: PendingEntry[];
-  accounts: Iterable<AccountState>;
-  processedRows: ProcessedRow[];
-  /** How many provisional batch ids were handed out (ids ≥ PROVISIONAL). */
-  newBatchCount: bigint;
-  /** Ids drawn earlier in the transaction (after the account locks); more are drawn here if they fall short. */
-  ids?: { batchIds: bigint[]; entryIds: bigint[] };
-  settlements: HoldSettlement[];
-  refunds: PendingRefund[];
-  rewardCounts: RewardCounterRow[];
-}
 
 export const PROVISIONAL = 1n << 62n; // ids of new batches while computing: above every real id, in creation order
 
@@ -57,38 +19,69 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-function entryIdOf(ref: bigint | PendingEntry): bigint {
-  return typeof ref === 'bigint' ? ref : ref.id!;
+/**
+ * Phase 6. Writes every change of the transaction with set-based statements, pipelined on its connection. Ids
+ * drawn by the load phase are used first; a shortfall (expiries: more than one entry per command) is drawn here.
+ */
+export async function write(tx: Tx, st: LedgerTx): Promise<void> {
+  const { pending } = st;
+  const deadLetters = dedupeByJob(st.deadLetters);
+  if (pending.length === 0 && st.processedRows.length === 0) {
+    if (deadLetters.length > 0) await recordDeadLetters(tx, deadLetters);
+    return;
+  }
+  const realBatchId = await assignIds(tx, st);
+  const rows = entryRows(st, realBatchId);
+  // Pipelined; PostgreSQL runs them in this order, so rows come after the rows they reference.
+  await Promise.all([
+    insertEntries(tx, rows.entries),
+    insertBatches(tx, rows.newBatches),
+    updateBatches(tx, touchedBatches(st)),
+    updateAccounts(tx, changedAccounts(st)),
+    writeDebts(tx, rows.debts),
+    insertProcessed(tx, st.processedRows),
+    insertOutbox(tx, rows.outbox),
+    settleHolds(tx, st.settlements),
+    addRewardCounts(tx, [...st.rewardCounts.values()]),
+    addUsage(tx, usageDeltas(pending)),
+    insertAllocations(tx, rows.allocations),
+    insertDebtPayments(tx, rows.payments),
+    insertRefunds(tx, refundRows(st, realBatchId)),
+    deadLetters.length > 0 ? recordDeadLetters(tx, deadLetters) : undefined,
+  ]);
 }
 
-/**
- * Writes every change of one ledger transaction with set-based statements, pipelined on its connection. Ids
- * drawn earlier (`c.ids`) are used first; a shortfall (expiries: more than one entry per command) is drawn here.
- */
-export async function writeChanges(tx: Tx, c: Changes): Promise<void> {
-  const { pending } = c;
-  if (pending.length === 0 && c.processedRows.length === 0) return;
-  const have = c.ids ?? { batchIds: [], entryIds: [] };
-  const short = { batches: Math.max(0, Number(c.newBatchCount) - have.batchIds.length), entries: Math.max(0, pending.length - have.entryIds.length) };
+/** Gives every entry, new batch and new debt its real id; results that named an entry by object now name its id. */
+async function assignIds(tx: Tx, st: LedgerTx): Promise<(b: BatchState) => bigint> {
+  const have = st.loaded.ids;
+  const short = { batches: Math.max(0, Number(st.newBatches) - have.batchIds.length), entries: Math.max(0, st.pending.length - have.entryIds.length) };
   const more = short.batches + short.entries > 0 ? await allocateIds(tx, short.batches, short.entries) : { batchIds: [], entryIds: [] };
   // Ascending either way: ids drawn later in the transaction are larger.
   const batchIds = [...have.batchIds, ...more.batchIds].sort((a, b) => (a < b ? -1 : 1));
   const entryIds = [...have.entryIds, ...more.entryIds].sort((a, b) => (a < b ? -1 : 1));
-  // Real ids keep the provisional order, so burn order among new batches is what the domain computed.
-  const realBatchId = (b: BatchState) => (b.isNew ? batchIds[Number(b.id - PROVISIONAL)]! : b.id);
-  pending.forEach((p, k) => {
+  st.pending.forEach((p, k) => {
     p.id = entryIds[k]!;
-    if (p.draft.batch?.isNew) p.draft.batch.grantEntryId = p.id;
+    if (p.draft.kind === 'grant' && p.draft.batch?.isNew) p.draft.batch.grantEntryId = p.id;
+    if (p.draft.debt?.isNew) p.draft.debt.id = p.id;
   });
+  for (const row of st.processedRows) {
+    const ref = row.result.transaction_id;
+    if (ref && typeof ref === 'object') row.result.transaction_id = String((ref as PendingEntry).id);
+  }
+  // Real ids keep the provisional order, so burn order among new batches is what the domain computed.
+  return (b) => (b.isNew ? batchIds[Number(b.id - PROVISIONAL)]! : b.id);
+}
 
+function entryRows(st: LedgerTx, realBatchId: (b: BatchState) => bigint) {
   const entries: NewEntry[] = [];
   const allocations: NewAllocation[] = [];
   const newBatches: NewBatch[] = [];
-  const touched = [];
+  const payments: NewDebtPayment[] = [];
+  const debts: DebtWrite[] = [];
   const outbox: OutboxRow[] = [];
-  for (const p of pending) {
-    const { draft, acct, meta } = p;
-    const entryId = String(p.id);
+  const createdAt = st.now.toISOString();
+  for (const { draft, acct, meta, id } of st.pending) {
+    const entryId = String(id);
     entries.push({
       entry_id: entryId,
       account_id: String(acct.id),
@@ -104,12 +97,14 @@ export async function writeChanges(tx: Tx, c: Changes): Promise<void> {
       usage: meta?.usage ?? null,
       description: meta?.description ?? null,
       occurred_at: meta?.occurredAt?.toISOString() ?? null,
+      created_at: createdAt,
     });
-    for (const a of draft.allocations) {
-      allocations.push({ entry_id: entryId, batch_id: String(realBatchId(a.batch)), amount: String(a.amount) });
+    for (const a of draft.allocations) allocations.push({ entry_id: entryId, batch_id: String(realBatchId(a.batch)), amount: String(a.amount) });
+    for (const p of draft.payments) {
+      payments.push({ charge_entry_id: String(p.debt.id), entry_id: entryId, batch_id: String(realBatchId(p.batch)), amount: String(p.amount) });
     }
     const b = draft.batch;
-    if (b?.isNew) {
+    if (draft.kind === 'grant' && b?.isNew) {
       newBatches.push({
         batch_id: String(realBatchId(b)),
         account_id: String(acct.id),
@@ -122,54 +117,51 @@ export async function writeChanges(tx: Tx, c: Changes): Promise<void> {
         grant_entry_id: entryId,
       });
     }
+    const d = draft.debt;
+    if (d?.isNew) debts.push({ charge_entry_id: entryId, account_id: String(acct.id), amount: String(d.amount), remaining: String(d.remaining), refunded: String(d.refunded) });
     // Every entry announces the balance it left (balance_changed), one outbox row each.
-    outbox.push({
-      user_id: acct.userId,
-      type: 'balance_changed',
-      data: { asset: acct.asset, balance: Number(draft.balanceAfter), transaction_id: entryId },
-    });
+    outbox.push({ user_id: acct.userId, type: 'balance_changed', data: { asset: acct.asset, balance: Number(draft.balanceAfter), transaction_id: entryId } });
   }
-  for (const acct of c.accounts) {
-    for (const b of acct.touched) touched.push({ batch_id: String(b.id), remaining: String(b.remaining), expired: b.expired });
+  for (const acct of st.accounts.values()) {
+    for (const d of acct.touchedDebts) {
+      debts.push({ charge_entry_id: String(d.id), account_id: String(acct.id), amount: String(d.amount), remaining: String(d.remaining), refunded: String(d.refunded) });
+    }
   }
-  for (const row of c.processedRows) {
-    const ref = row.result.transaction_id;
-    if (ref && typeof ref === 'object') row.result.transaction_id = String((ref as PendingEntry).id);
+  return { entries, allocations, newBatches, payments, debts, outbox };
+}
+
+function touchedBatches(st: LedgerTx): BatchUpdate[] {
+  const rows: BatchUpdate[] = [];
+  for (const acct of st.accounts.values()) {
+    for (const b of acct.touched) rows.push({ batch_id: String(b.id), remaining: String(b.remaining), expired: b.expired });
   }
-  const refundRows = c.refunds.map((r) => ({
+  return rows;
+}
+
+function changedAccounts(st: LedgerTx) {
+  return [...new Set(st.pending.map((p) => p.acct))].map((a) => ({
+    account_id: String(a.id),
+    balance: String(a.balance),
+    debt: String(a.debt),
+    total_granted: String(a.totalGranted),
+    total_consumed: String(a.totalConsumed),
+    total_expired: String(a.totalExpired),
+  }));
+}
+
+function refundRows(st: LedgerTx, realBatchId: (b: BatchState) => bigint): NewRefund[] {
+  return st.refunds.map((r) => ({
     event_id: r.eventId,
-    charge_entry_id: String(entryIdOf(r.charge)),
+    charge_entry_id: String(typeof r.charge === 'bigint' ? r.charge : r.charge.id!),
     requested: String(r.requested),
     restored: String(r.restored),
     entry_id: r.entry ? String(r.entry.id) : null,
-    parts: r.parts.map((p) => ({ batch_id: p.batch ? String(realBatchId(p.batch)) : null, amount: String(p.amount), restored: p.restorable })),
-  }));
-  const changed = new Set(pending.map((p) => p.acct));
-  const usage = usageDeltas(pending);
-  await Promise.all([
-    insertEntries(tx, entries),
-    insertBatches(tx, newBatches),
-    updateBatches(tx, touched),
-    updateAccounts(
-      tx,
-      [...changed].map((a) => ({
-        account_id: String(a.id),
-        balance: String(a.balance),
-        debt: String(a.debt),
-        total_granted: String(a.totalGranted),
-        total_consumed: String(a.totalConsumed),
-        total_expired: String(a.totalExpired),
-      })),
+    parts: r.parts.map(({ source, amount, restored }) =>
+      source.kind === 'unpaid'
+        ? { batch_id: null, amount: String(amount), restored }
+        : { batch_id: String(realBatchId(source.batch)), amount: String(amount), restored, ...(source.kind === 'paid' ? { paid: true as const } : {}) },
     ),
-    insertProcessed(tx, c.processedRows),
-    insertOutbox(tx, outbox),
-    settleHolds(tx, c.settlements),
-    addRewardCounts(tx, c.rewardCounts),
-    addUsage(tx, usage),
-    // Last: these reference the entries and batches above; the pipeline keeps statement order.
-    insertAllocations(tx, allocations),
-    insertRefunds(tx, refundRows),
-  ]);
+  }));
 }
 
 /** Charges and refunds of this transaction, summed per user, asset, UTC hour of occurred_at, source type and model. */
@@ -200,4 +192,8 @@ function usageDeltas(pending: PendingEntry[]): UsageDelta[] {
     }
   }
   return [...sums.values()].map((s) => ({ ...s.row, amount: String(s.amount), input_tokens: String(s.input), output_tokens: String(s.output) }));
+}
+
+function dedupeByJob(rows: DeadLetter[]): DeadLetter[] {
+  return [...new Map(rows.map((r) => [`${r.queue}\u0000${r.job_id}`, r])).values()];
 }

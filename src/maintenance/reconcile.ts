@@ -1,4 +1,5 @@
 import type { Sql } from '../db/client.ts';
+import { ledgerFlowViolations } from './ledger-checks.ts';
 
 export interface Violation {
   check: string;
@@ -30,7 +31,9 @@ const LIMIT = 1000;
 /**
  * Checks every ledger invariant and names each violation by id:
  * account balance and totals = Σ of its entries; balance = Σ remaining(unexpired batches) − debt;
- * no negative remainder; every entry's before/after chain; no consume allocating more than it burned.
+ * no negative remainder; every entry's before/after chain; no consume allocating more than it burned; and
+ * where every point went (ledger-checks.ts): batches and debts accounted for, nothing used after its expiry,
+ * one outbox row per entry.
  */
 export async function runReconcile(sql: Sql): Promise<ReconcileSummary> {
   const violations: Violation[] = [];
@@ -91,6 +94,7 @@ export async function runReconcile(sql: Sql): Promise<ReconcileSummary> {
     violations.push({ check: 'allocations_within_consume', entry_id: String(r.entry_id), expected: `<= ${r.expected}`, actual: String(r.actual) });
   }
 
+  violations.push(...(await ledgerFlowViolations(sql)));
   for (const check of extraChecks) violations.push(...(await check(sql)));
   return { task: 'reconcile', ok: violations.length === 0, accounts_checked: Number(n), violations };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { canonicalJson, sha256, type ConfigCache } from '../config/store.ts';
 import type { Sql } from '../db/client.ts';
+import { MAX_AMOUNT } from '../domain/account.ts';
 import { PricingError, quoteMaxCost } from '../domain/pricing.ts';
 import { HttpError } from '../errors.ts';
 import { lockAccounts } from '../ledger/sql/accounts.ts';
@@ -34,12 +35,16 @@ async function holdAmount(sql: Sql, configs: ConfigCache, req: HoldRequest): Pro
   if (req.amount !== undefined) return BigInt(req.amount);
   const rule = doc.pricing[req.asset]?.[req.source_type];
   if (!rule) throw new HttpError(422, 'unknown_source_type', `no pricing for source_type "${req.source_type}" on asset "${req.asset}" and no amount given`);
+  let amount: bigint;
   try {
-    return quoteMaxCost(rule, req.usage_estimate);
+    amount = quoteMaxCost(rule, req.usage_estimate);
   } catch (err) {
     if (err instanceof PricingError) throw new HttpError(422, 'invalid_usage', err.message);
     throw err;
   }
+  // Amounts are exact JSON numbers only up to 2^53 − 1, and no balance can ever cover more.
+  if (amount > MAX_AMOUNT) throw new HttpError(422, 'invalid_usage', `the estimate (${amount}) exceeds 2^53 − 1`);
+  return amount;
 }
 
 /**

@@ -1,12 +1,14 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { PermanentJobError, isTransient } from '../errors.ts';
+import { ChargeNotApplied } from '../ledger/commands.ts';
 
 const TRANSIENT_DELAY_MS = 1000;
 
 /**
  * The one place that maps an error to BullMQ behaviour:
  * - PermanentJobError (bad input, conflict): fail now, no retries, kept in the failed set with its reason;
- * - a transient fault or a shutdown: back to the delayed set without consuming an attempt;
+ * - a transient fault, a shutdown, or a refund whose charge is not applied yet (it waits, up to its deadline):
+ *   back to the delayed set without consuming an attempt;
  * - anything else (a bug): an ordinary failure, retried per the job's own attempts and backoff.
  */
 export async function settle<T>(job: Job, token: string | undefined, work: () => Promise<T>): Promise<T> {
@@ -14,7 +16,7 @@ export async function settle<T>(job: Job, token: string | undefined, work: () =>
     return await work();
   } catch (err) {
     if (err instanceof PermanentJobError) throw new UnrecoverableError(err.message);
-    if (isTransient(err) && token) {
+    if ((isTransient(err) || err instanceof ChargeNotApplied) && token) {
       await job.moveToDelayed(Date.now() + TRANSIENT_DELAY_MS, token);
       throw new DelayedError();
     }

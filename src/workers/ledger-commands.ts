@@ -18,8 +18,11 @@ export function occurredAt(iso: string | undefined, job: Job): Date {
   return iso ? new Date(iso) : new Date(job.timestamp);
 }
 
+/** How long a refund waits for its charge (TALLY_REFUND_WAIT_SECONDS), measured from when its job was enqueued. */
+export const DEFAULT_REFUND_WAIT_MS = 600_000;
+
 /** Validates a `charges` or `grants` job (other languages enqueue raw JSON) into a ledger command. */
-export function toLedgerCommand(queue: string, job: Job): LedgerCommand {
+export function toLedgerCommand(queue: string, job: Job, refundWaitMs = DEFAULT_REFUND_WAIT_MS): LedgerCommand {
   // Object literals written out, not spread from a base object: V8 adds each property after a spread the
   // slow way (measured ~0.6 µs a property, 7 µs a command — on every job).
   const jobId = job.id ?? '';
@@ -40,6 +43,7 @@ export function toLedgerCommand(queue: string, job: Job): LedgerCommand {
         chargeEventId: d.charge_event_id,
         amount: d.amount === undefined ? null : BigInt(d.amount),
         reason: d.reason ?? null,
+        waitForChargeUntil: job.timestamp + refundWaitMs,
       };
     }
     return {
@@ -74,7 +78,7 @@ export function toLedgerCommand(queue: string, job: Job): LedgerCommand {
         op: 'reward',
         eventId: d.event_id,
         eventType: d.event_type,
-        eventVersion: d.event_version,
+        eventVersion: d.event_version ?? null,
         userId: d.receiver_user_id,
         sourceRefId: d.source_ref_id,
         occurredAt: occurredAt(d.occurred_at, job),

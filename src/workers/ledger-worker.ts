@@ -3,7 +3,7 @@ import type { RedisClient as Redis } from '../redis.ts';
 import type { ConfigCache } from '../config/store.ts';
 import type { Sql } from '../db/client.ts';
 import { PermanentJobError } from '../errors.ts';
-import type { ApplyResult, CommandOutcome, LedgerCommand } from '../ledger/commands.ts';
+import { ChargeNotApplied, type ApplyResult, type CommandOutcome, type LedgerCommand } from '../ledger/commands.ts';
 import { recordDeadLetters } from '../ledger/sql/dead-letters.ts';
 import { runLedgerTransaction } from '../ledger/transaction.ts';
 import { carryTrace, tracedRun } from '../telemetry/transaction-span.ts';
@@ -15,7 +15,10 @@ import { closeWithGrace } from './graceful-close.ts';
 import { toLedgerCommand } from './ledger-commands.ts';
 import { WORKER_DEFAULTS, lockOptions, type BatchedWorkerDeps } from './worker-deps.ts';
 
-export type LedgerWorkerDeps = BatchedWorkerDeps;
+export interface LedgerWorkerDeps extends BatchedWorkerDeps {
+  /** How long a refund waits for its charge to be applied (TALLY_REFUND_WAIT_SECONDS), in ms. */
+  refundWaitMs?: number;
+}
 
 export interface LedgerWorkers {
   workers: Worker[];
@@ -44,7 +47,7 @@ export function startLedgerWorkers(deps: LedgerWorkerDeps): LedgerWorkers {
     return settle(job, token, async () => {
       let cmd: LedgerCommand;
       try {
-        cmd = toLedgerCommand(queue, job);
+        cmd = toLedgerCommand(queue, job, deps.refundWaitMs);
       } catch (err) {
         if (err instanceof PermanentJobError) {
           await recordDeadLetters(deps.sql, [
@@ -56,7 +59,9 @@ export function startLedgerWorkers(deps: LedgerWorkerDeps): LedgerWorkers {
       }
       const outcome = await batcher.submit(carryTrace(cmd));
       if (!outcome.ok) {
-        log().warn({ reason: outcome.error.message }, 'job refused');
+        // A refund waiting for its charge is retried, not refused (settle moves it back to the delayed set).
+        if (outcome.error instanceof ChargeNotApplied) log().debug({ reason: outcome.error.message }, 'job waits');
+        else log().warn({ reason: outcome.error.message }, 'job refused');
         throw outcome.error;
       }
       if (debug) log().debug({ outcome: outcome.result.outcome }, 'job applied');

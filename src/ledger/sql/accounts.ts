@@ -15,10 +15,12 @@ export interface AccountRow {
  * Locks the accounts (creating missing ones), in (user_id, asset) order so that concurrent transactions
  * touching overlapping accounts queue up instead of deadlocking. Existing accounts — nearly always all of
  * them — take one statement; an upsert for every pair would cost an index probe each and wait on rows
- * other transactions are updating. Missing ones are then inserted and locked, also in order. (A pair that
- * another transaction creates at that moment can make a lock cycle; PostgreSQL breaks it with a deadlock
- * error, a transient fault the batcher retries.) `onCreate` is told when some had to be created: anything read
- * before this returned was read without their locks.
+ * other transactions are updating. Missing ones are then inserted and locked, also in order. A missing pair
+ * that another transaction created and committed in between is locked after rows that sort after it — out of
+ * order — so it is locked NOWAIT: if someone holds it, this transaction fails at once with lock_not_available (a
+ * transient fault, retried) instead of possibly closing a lock cycle (a deadlock, found only after
+ * deadlock_timeout). `onCreate` is told when some had to be created: anything read before this returned was read
+ * without their locks.
  */
 export async function lockAccounts(tx: Tx, pairs: { userId: string; asset: string }[], onCreate?: () => void): Promise<AccountRow[]> {
   const key = (userId: string, asset: string) => `${userId}\u0000${asset}`;
@@ -33,11 +35,19 @@ export async function lockAccounts(tx: Tx, pairs: { userId: string; asset: strin
     INSERT INTO accounts (user_id, asset)
     SELECT u, a FROM unnest(${missing.map((p) => p.userId)}::text[], ${missing.map((p) => p.asset)}::text[]) AS p(u, a) ORDER BY u, a
     ON CONFLICT (user_id, asset) DO NOTHING`;
-  return [...rows, ...(await selectForUpdate(tx, missing))];
+  return [...rows, ...(await selectForUpdate(tx, missing, true))];
 }
 
-async function selectForUpdate(tx: Tx, sorted: { userId: string; asset: string }[]): Promise<AccountRow[]> {
+async function selectForUpdate(tx: Tx, sorted: { userId: string; asset: string }[], nowait = false): Promise<AccountRow[]> {
   const users = sorted.map((p) => p.userId);
+  if (nowait) {
+    return tx<AccountRow[]>`
+      SELECT a.account_id, a.user_id, a.asset, a.balance, a.debt, a.total_granted, a.total_consumed, a.total_expired
+      FROM accounts a JOIN unnest(${users}::text[], ${sorted.map((p) => p.asset)}::text[]) AS p(u, a2) ON a.user_id = p.u AND a.asset = p.a2
+      WHERE a.user_id = ANY(${[...new Set(users)]}::text[])
+      ORDER BY a.user_id, a.asset
+      FOR UPDATE OF a NOWAIT`;
+  }
   return tx<AccountRow[]>`
     SELECT a.account_id, a.user_id, a.asset, a.balance, a.debt, a.total_granted, a.total_consumed, a.total_expired
     FROM accounts a JOIN unnest(${users}::text[], ${sorted.map((p) => p.asset)}::text[]) AS p(u, a2) ON a.user_id = p.u AND a.asset = p.a2

@@ -22,7 +22,8 @@ export const rewardEventSchema = z
     type: z.literal('reward.event'),
     event_id: idSchema,
     event_type: z.string().min(1).max(128),
-    event_version: z.string().min(1).max(32),
+    /** Missing or empty: the newest version the reward rule lists. */
+    event_version: z.string().max(32).optional(),
     receiver_user_id: idSchema,
     source_ref_id: idSchema,
     occurred_at: isoTimestamp.optional(),
