@@ -20,10 +20,17 @@ export const YAML_LIMITS = {
 const FLOW_OPEN = new Set(['[', '{']);
 const FLOW_CLOSE = new Set([']', '}']);
 
-/** Flow nesting from the lexer's tokens (linear, no recursion), refused before the composer sees it. */
-function checkFlowDepth(text: string): void {
+const tooMany = () => new HttpError(400, 'invalid_yaml', `more than ${YAML_LIMITS.keys} YAML keys`);
+
+/**
+ * One pass over the lexer's tokens (linear, no recursion) before the parser runs: flow nesting, and the number of
+ * `:` value indicators (at least one per key), so an oversized document is refused without being parsed.
+ */
+function prescan(text: string): void {
   let depth = 0;
+  let colons = 0;
   for (const token of new Lexer().lex(text)) {
+    if (token === ':' && ++colons > YAML_LIMITS.keys) throw tooMany();
     if (FLOW_OPEN.has(token)) {
       if (++depth > YAML_LIMITS.depth) throw new HttpError(400, 'invalid_yaml', `YAML nested deeper than ${YAML_LIMITS.depth} levels`);
     } else if (FLOW_CLOSE.has(token)) depth--;
@@ -46,7 +53,7 @@ function checkNodes(doc: Document.Parsed): void {
         stack.push({ node: item, depth: depth + 1 });
         continue;
       }
-      if (++keys > YAML_LIMITS.keys) throw new HttpError(400, 'invalid_yaml', `more than ${YAML_LIMITS.keys} YAML keys`);
+      if (++keys > YAML_LIMITS.keys) throw tooMany();
       if (!isScalar(item.key)) throw new HttpError(400, 'invalid_yaml', 'YAML keys must be plain values');
       if (seen.has(item.key.value)) throw new HttpError(400, 'invalid_yaml', `duplicate YAML key "${String(item.key.value).slice(0, 64)}"`);
       seen.add(item.key.value);
@@ -57,7 +64,7 @@ function checkNodes(doc: Document.Parsed): void {
 
 /** Parses one YAML document within `YAML_LIMITS`; anything outside them, or not YAML, is a 400 `invalid_yaml`. */
 export function parseBoundedYaml(text: string): unknown {
-  checkFlowDepth(text);
+  prescan(text);
   // uniqueKeys off: its check is quadratic; checkNodes finds duplicates in linear time instead.
   const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false });
   const first = doc.errors[0];
