@@ -5,6 +5,21 @@ import { HttpError } from '../errors.ts';
 import { createRedis } from '../redis.ts';
 import { credentialOf } from './auth.ts';
 
+const READY_WAIT_MS = 3000;
+
+function ready(redis: ReturnType<typeof createRedis>, ms: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.once('ready', done);
+  });
+}
+
 /** The rate limit's verdict on one request: throws the 429 (headers set) past the budget. */
 export type RateGate = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
@@ -24,6 +39,9 @@ export async function registerRateLimit(app: FastifyInstance, env: Env): Promise
   const tokens = { api: env.TALLY_API_TOKEN, admin: env.TALLY_ADMIN_TOKEN };
   const redis = createRedis(env.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000 });
   redis.on('error', () => {}); // /healthz reports Redis; the limiter just lets requests through meanwhile
+  // Counting from the first request: without an offline queue, commands before the connection is ready would
+  // fail (and pass unlimited). A Redis that is down at start is not waited for longer than this.
+  await ready(redis, READY_WAIT_MS);
   app.addHook('onClose', async () => {
     await redis.quit().catch(() => redis.disconnect());
   });
