@@ -1,5 +1,5 @@
 import type { AppContext } from './context.ts';
-import { buildServer } from './http/server.ts';
+import { buildServer, closeServer } from './http/server.ts';
 import { startMaintenanceWorker, startScheduler } from './scheduler.ts';
 import { startLedgerWorkers } from './workers/ledger-worker.ts';
 import { batchedWorkerDeps } from './workers/worker-deps.ts';
@@ -21,7 +21,10 @@ export function onRoleStart(role: RoleName, hook: RoleHook): void {
   hooks[role].push(hook);
 }
 
-/** The one start path: every role this process runs, and one close that stops them in reverse order. */
+/** How long in-flight HTTP requests may take to finish at shutdown before their connections are cut. */
+export const HTTP_CLOSE_GRACE_MS = 10_000;
+
+/** The one start path: every role this process runs, and one close that stops them all at once. */
 export async function startRoles(ctx: AppContext, roles: Set<RoleName>): Promise<Running> {
   const closers: (() => Promise<void>)[] = [];
   let port: number | undefined;
@@ -48,17 +51,16 @@ export async function startRoles(ctx: AppContext, roles: Set<RoleName>): Promise
     await app.listen({ port: ctx.env.PORT, host: ctx.env.HOST });
     const addr = app.server.address();
     port = typeof addr === 'object' && addr ? addr.port : ctx.env.PORT;
-    closers.push(() => app.close());
+    closers.push(() => closeServer(app, HTTP_CLOSE_GRACE_MS));
   }
   return {
     port,
     async close() {
-      // The HTTP server stops first (no new requests); then every worker and scheduler closes at once, so
-      // their grace periods overlap instead of adding up.
-      const [http, ...rest] = roles.has('api') ? [closers.pop()!, ...closers] : [undefined, ...closers];
+      // Everything stops at once, so grace periods overlap instead of adding up — and no HTTP client (a slow
+      // body, a keep-alive socket) can hold the workers from draining: the server refuses new requests at once,
+      // closes idle keep-alive sockets, and cuts what is still open after HTTP_CLOSE_GRACE_MS.
       const report = (err: unknown) => ctx.log.error({ err }, 'error while closing');
-      if (http) await http().catch(report);
-      await Promise.all(rest.map((c) => c().catch(report)));
+      await Promise.all(closers.map((c) => c().catch(report)));
     },
   };
 }

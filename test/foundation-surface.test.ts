@@ -58,10 +58,11 @@ describe('HTTP surface', () => {
   });
 
   it('quotes the max cost before work: TTS by char_count, video by input_seconds', async () => {
-    const tts = await tally.http('POST', '/v1/quotes', { user_id: 'q', asset: 'points', source_type: 'tts', usage: { char_count: 1000 } });
-    expect(tts.body).toMatchObject({ required: 25, balance: 0, available: 0, sufficient: false });
-    const video = await tally.http('POST', '/v1/quotes', { user_id: 'q', asset: 'points', source_type: 'video', usage: { input_seconds: 10 } });
-    expect(video.body.required).toBe(20);
+    // Through the typed client (tally/client): the OpenAPI document is exercised by the surface tests too.
+    const tts = await tally.client.POST('/v1/quotes', { body: { user_id: 'q', asset: 'points', source_type: 'tts', usage: { char_count: 1000 } } });
+    expect(tts.data).toMatchObject({ required: 25, balance: 0, available: 0, sufficient: false });
+    const video = await tally.client.POST('/v1/quotes', { body: { user_id: 'q', asset: 'points', source_type: 'video', usage: { input_seconds: 10 } } });
+    expect(video.data?.required).toBe(20);
   });
 
   it('PUT /v1/admin/config refuses an invalid document as a whole; the one in force stays', async () => {
@@ -76,9 +77,11 @@ describe('HTTP surface', () => {
   });
 
   it('POST /v1/admin/maintenance/:task runs a task and returns its JSON summary', async () => {
-    const r = await tally.http('POST', '/v1/admin/maintenance/reconcile', undefined, ADMIN_TOKEN);
-    expect(r.body).toMatchObject({ task: 'reconcile', ok: true, violations: [] });
-    expect((await tally.http('POST', '/v1/admin/maintenance/nope', undefined, ADMIN_TOKEN)).status).toBe(404);
+    const r = await tally.admin.POST('/v1/admin/maintenance/{task}', { params: { path: { task: 'reconcile' } } });
+    expect(r.data).toMatchObject({ task: 'reconcile', ok: true, violations: [] });
+    const unknown = await tally.admin.POST('/v1/admin/maintenance/{task}', { params: { path: { task: 'nope' } } });
+    expect(unknown.response.status).toBe(404);
+    expect(unknown.error?.error.code).toBe('unknown_task');
   });
 });
 

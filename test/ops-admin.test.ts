@@ -110,9 +110,9 @@ describe('/metrics and /readyz', () => {
   });
 
   it('/readyz is ready with the schema migrated and a config applied', async () => {
-    const r = await tally.http('GET', '/readyz', undefined, null);
-    expect(r.status).toBe(200);
-    expect(r.body).toEqual({ status: 'ready', postgres: 'ok', redis: 'ok', schema: 'ok', config: 'ok', shutdown: 'ok' });
+    const r = await tally.client.GET('/readyz');
+    expect(r.response.status).toBe(200);
+    expect(r.data).toEqual({ status: 'ready', postgres: 'ok', redis: 'ok', schema: 'ok', config: 'ok', shutdown: 'ok' });
   });
 
   it('/readyz is not ready without a config document', async () => {

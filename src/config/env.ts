@@ -11,6 +11,19 @@ const optionalSecret = z
   .optional()
   .or(z.literal('').transform(() => undefined));
 
+/**
+ * `TALLY_TRUST_PROXY`: empty/`false`/`0` = trust nobody (the socket's address is the client); `true` = trust every
+ * hop (only behind a proxy that overwrites X-Forwarded-For); a number = trust that many hops; otherwise a
+ * comma-separated list of proxy addresses or CIDRs (e.g. `127.0.0.1,10.0.0.0/8`).
+ */
+function trustProxy(value: string): boolean | number | string[] {
+  const v = value.trim().toLowerCase();
+  if (v === '' || v === 'false' || v === '0') return false;
+  if (v === 'true') return true;
+  if (/^\d{1,2}$/.test(v)) return Number(v);
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
 const envSchema = z.object({
   /** PostgreSQL; the database is created by `tally migrate` if missing and permitted. */
   DATABASE_URL: z.string().url().default('postgres://localhost:5432/tally'),
@@ -78,6 +91,13 @@ const envSchema = z.object({
   TALLY_WS_MAX_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
   /** Open WebSocket sockets per API process; upgrades beyond it are refused with 503. */
   TALLY_WS_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  // --- http (docs/http.md, docs/security.md) ---
+  /** HTTP requests per minute per token (per client IP without a valid one), shared across API processes; 0 = off. */
+  TALLY_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(10_000_000).default(6000),
+  /** A request whose body has not fully arrived by then is answered 408 and its connection closed. */
+  TALLY_HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  /** Which proxies may set X-Forwarded-For (the client IP for rate limits and audit): off by default. */
+  TALLY_TRUST_PROXY: z.string().default('').transform(trustProxy),
 }).superRefine((env, ctx) => {
   // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share one slot.
   if (parseClusterUrl(env.REDIS_URL) && !hasHashTag(env.TALLY_PREFIX)) {

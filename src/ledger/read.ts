@@ -122,8 +122,17 @@ export interface BatchView {
   created_at: string;
 }
 
-/** Batches that still count now, with something left, in burn order. */
-export async function readBatches(db: Db, userId: string, asset?: string): Promise<BatchView[]> {
+/**
+ * Batches that still count now, with something left, in burn order; keyset-paginated (`after` = the last
+ * batch_id of the previous page: the next page starts after that batch's place in the order).
+ */
+export async function readBatches(
+  db: Db,
+  userId: string,
+  asset?: string,
+  page: { limit: number; after?: bigint } = { limit: 1000 },
+): Promise<{ items: BatchView[]; next: bigint | null }> {
+  const after = page.after === undefined ? null : String(page.after);
   const rows = await db<
     { batch_id: bigint; asset: string; amount: bigint; remaining: bigint; expires_at: Date | null; source: string; source_id: string | null; created_at: Date }[]
   >`
@@ -131,8 +140,12 @@ export async function readBatches(db: Db, userId: string, asset?: string): Promi
     FROM batches b JOIN accounts a USING (account_id)
     WHERE a.user_id = ${userId} ${asset === undefined ? db`` : db`AND a.asset = ${asset}`}
       AND b.open AND (b.expires_at IS NULL OR b.expires_at > tally_now())
-    ORDER BY a.asset, b.expires_at ASC NULLS LAST, b.batch_id`;
-  return rows.map((r) => ({
+      ${after === null ? db`` : db`AND (a.asset, coalesce(b.expires_at, 'infinity'), b.batch_id) >
+        (SELECT a2.asset, coalesce(b2.expires_at, 'infinity'), b2.batch_id
+         FROM batches b2 JOIN accounts a2 USING (account_id) WHERE b2.batch_id = ${after}::bigint)`}
+    ORDER BY a.asset, coalesce(b.expires_at, 'infinity'), b.batch_id
+    LIMIT ${page.limit + 1}`;
+  const items = rows.slice(0, page.limit).map((r) => ({
     batch_id: String(r.batch_id),
     asset: r.asset,
     amount: Number(r.amount),
@@ -142,4 +155,5 @@ export async function readBatches(db: Db, userId: string, asset?: string): Promi
     source_id: r.source_id,
     created_at: r.created_at.toISOString(),
   }));
+  return { items, next: rows.length > page.limit ? rows[page.limit - 1]!.batch_id : null };
 }

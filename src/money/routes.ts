@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { dbNow } from '../db/clock.ts';
 import { HttpError } from '../errors.ts';
-import { authorize } from '../http/auth.ts';
-import { parse } from '../http/validate.ts';
+import { bodyErrorOf, rawBodyOf } from '../http/body.ts';
+import { errors, named } from '../http/schemas.ts';
 import { idSchema } from '../queues/common.ts';
 import { getHold, holdRequestSchema, holdView, placeHold, releaseHoldById } from './holds.ts';
 import { createOrder, findOrder, orderPaid, orderRequestSchema, orderView, paidCallbackSchema, signatureValid } from './orders.ts';
@@ -14,80 +15,141 @@ const holdParams = z.object({ hold_id: idSchema });
 const orderParams = z.object({ order_id: idSchema });
 const userParams = z.object({ user_id: idSchema });
 
-/** The raw request body, kept for the payment callback's signature (which is over the exact bytes). */
-const rawBodies = new WeakMap<FastifyRequest, string>();
+const amount = z.number().int();
+const holdSchema = named(
+  z.object({
+    hold_id: z.string(),
+    event_id: z.string(),
+    user_id: z.string(),
+    asset: z.string(),
+    source_type: z.string(),
+    amount,
+    status: z.enum(['active', 'settled', 'released', 'expired']),
+    expires_at: z.string(),
+    settle_event_id: z.string().nullable(),
+    settled_amount: amount.nullable(),
+    created_at: z.string(),
+  }),
+  'Hold',
+);
+const orderSchema = named(
+  z.object({
+    order_id: z.string(),
+    user_id: z.string(),
+    status: z.enum(['pending', 'paid']),
+    sku: z.string(),
+    asset: z.string(),
+    amount,
+    price_cents: amount,
+    provider_ref: z.string().nullable(),
+    paid_at: z.string().nullable(),
+    created_at: z.string(),
+  }),
+  'Order',
+);
+const paidView = z.object({ order_id: z.string(), status: z.literal('paid'), grant_event_id: z.string() });
+const usageTotals = { amount, count: amount, input_tokens: amount, output_tokens: amount };
+const usageView = z.object({
+  user_id: z.string(),
+  asset: z.string().nullable(),
+  window: z.enum(['24h', '7d', '30d', 'all']),
+  since: z.string().nullable(),
+  total: amount,
+  count: amount,
+  tokens: z.object({ input: amount, output: amount }),
+  by_source_type: z.array(z.object({ source_type: z.string(), ...usageTotals })),
+  by_model: z.array(z.object({ model: z.string(), ...usageTotals })),
+});
+
+/**
+ * The payment provider has no bearer token: the callback is authenticated by its signature over the exact
+ * bytes, checked before the body is validated (a forgery gets 401 whatever it contains).
+ */
+function verifySignature(secret: string | undefined) {
+  return async (req: FastifyRequest) => {
+    const signature = req.headers['x-tally-signature'];
+    if (!signatureValid(secret, rawBodyOf(req), typeof signature === 'string' ? signature : undefined)) {
+      throw new HttpError(401, 'invalid_signature', 'missing or invalid X-Tally-Signature');
+    }
+    const parseError = bodyErrorOf(req);
+    if (parseError) throw parseError;
+  };
+}
 
 /** Holds, orders and the payment callback, and the usage dashboard (issue 5). */
 export function moneyRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const api = authorize({ api: ctx.env.TALLY_API_TOKEN, admin: ctx.env.TALLY_ADMIN_TOKEN }, 'api');
+  const r = app.withTypeProvider<ZodTypeProvider>();
 
-  // In this scope only: JSON bodies are parsed by us so the raw text stays available. A body that is not
-  // JSON is left undefined (and fails validation as 400) so the callback still answers 401 to a bad signature.
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-    rawBodies.set(req, body as string);
-    try {
-      done(null, (body as string).length === 0 ? undefined : JSON.parse(body as string));
-    } catch {
-      done(null, undefined);
-    }
-  });
-
-  app.post('/v1/holds', { preHandler: api }, async (req, reply) => {
-    const body = parse(holdRequestSchema, req.body, 'body');
-    const r = await placeHold(ctx.sql, ctx.configs, body);
-    if (r.kind === 'insufficient') {
-      throw new HttpError(402, 'insufficient', `available ${r.available} does not cover the hold of ${r.required}`, {
-        required: Number(r.required),
-        available: Number(r.available),
+  r.post('/v1/holds', {
+    config: { auth: 'api' },
+    schema: {
+      tags: ['money'],
+      summary: 'Reserve the max cost of some work (idempotent by event_id)',
+      body: holdRequestSchema,
+      response: { 201: holdSchema, ...errors(400, 402, 409, 422) },
+    },
+  }, async (req, reply) => {
+    const result = await placeHold(ctx.sql, ctx.configs, req.body);
+    if (result.kind === 'insufficient') {
+      throw new HttpError(402, 'insufficient', `available ${result.available} does not cover the hold of ${result.required}`, {
+        required: Number(result.required),
+        available: Number(result.available),
       });
     }
-    return reply.status(201).send(holdView(r.hold));
+    return reply.status(201).send(holdView(result.hold));
   });
 
-  app.get('/v1/holds/:hold_id', { preHandler: api }, async (req) => {
-    const { hold_id } = parse(holdParams, req.params, 'path');
-    const hold = await getHold(ctx.sql, hold_id);
-    if (!hold) throw new HttpError(404, 'unknown_hold', `no hold "${hold_id}"`);
+  r.get('/v1/holds/:hold_id', {
+    config: { auth: 'api' },
+    schema: { tags: ['money'], summary: 'A hold', params: holdParams, response: { 200: holdSchema, ...errors(400, 404) } },
+  }, async (req) => {
+    const hold = await getHold(ctx.sql, req.params.hold_id);
+    if (!hold) throw new HttpError(404, 'unknown_hold', `no hold "${req.params.hold_id}"`);
     return holdView(hold);
   });
 
-  app.delete('/v1/holds/:hold_id', { preHandler: api }, async (req) => {
-    const { hold_id } = parse(holdParams, req.params, 'path');
-    const hold = await releaseHoldById(ctx.sql, hold_id);
-    if (!hold) throw new HttpError(404, 'unknown_hold', `no hold "${hold_id}"`);
+  r.delete('/v1/holds/:hold_id', {
+    config: { auth: 'api' },
+    schema: { tags: ['money'], summary: 'Release a hold', params: holdParams, response: { 200: holdSchema, ...errors(400, 404) } },
+  }, async (req) => {
+    const hold = await releaseHoldById(ctx.sql, req.params.hold_id);
+    if (!hold) throw new HttpError(404, 'unknown_hold', `no hold "${req.params.hold_id}"`);
     return holdView(hold);
   });
 
-  app.post('/v1/orders', { preHandler: api }, async (req, reply) => {
-    const body = parse(orderRequestSchema, req.body, 'body');
-    const order = await createOrder(ctx.sql, ctx.configs, body);
-    return reply.status(201).send(orderView(order));
-  });
+  r.post('/v1/orders', {
+    config: { auth: 'api' },
+    schema: { tags: ['money'], summary: 'A pending order for a product', body: orderRequestSchema, response: { 201: orderSchema, ...errors(400, 422) } },
+  }, async (req, reply) => reply.status(201).send(orderView(await createOrder(ctx.sql, ctx.configs, req.body))));
 
-  app.get('/v1/orders/:order_id', { preHandler: api }, async (req) => {
-    const { order_id } = parse(orderParams, req.params, 'path');
-    const order = await findOrder(ctx.sql, order_id);
-    if (!order) throw new HttpError(404, 'unknown_order', `no order "${order_id}"`);
+  r.get('/v1/orders/:order_id', {
+    config: { auth: 'api' },
+    schema: { tags: ['money'], summary: 'An order', params: orderParams, response: { 200: orderSchema, ...errors(400, 404) } },
+  }, async (req) => {
+    const order = await findOrder(ctx.sql, req.params.order_id);
+    if (!order) throw new HttpError(404, 'unknown_order', `no order "${req.params.order_id}"`);
     return orderView(order);
   });
 
-  // Authenticated by the signature alone: the payment provider has no bearer token.
-  app.post('/v1/orders/:order_id/paid', async (req) => {
-    const signature = req.headers['x-tally-signature'];
-    if (!signatureValid(ctx.env.TALLY_PAYMENT_SECRET, rawBodies.get(req) ?? '', typeof signature === 'string' ? signature : undefined)) {
-      throw new HttpError(401, 'invalid_signature', 'missing or invalid X-Tally-Signature');
-    }
-    const { order_id } = parse(orderParams, req.params, 'path');
-    const body = parse(paidCallbackSchema, req.body, 'body');
-    const { order, first } = await orderPaid(ctx.sql, ctx.producer, order_id, body);
+  r.post('/v1/orders/:order_id/paid', {
+    config: { auth: 'signed', rawBody: true },
+    preValidation: verifySignature(ctx.env.TALLY_PAYMENT_SECRET),
+    schema: {
+      tags: ['money'],
+      summary: 'The payment provider\'s callback: the first valid one grants the order',
+      params: orderParams,
+      body: paidCallbackSchema,
+      response: { 200: paidView, ...errors(400, 404, 409, 422) },
+    },
+  }, async (req) => {
+    const { order_id } = req.params;
+    const { order, first } = await orderPaid(ctx.sql, ctx.producer, order_id, req.body);
     if (first) ctx.log.info({ order_id, user_id: order.user_id, amount: Number(order.amount) }, 'order paid; grant enqueued');
-    return { order_id, status: 'paid', grant_event_id: `order-${order_id}` };
+    return { order_id, status: 'paid' as const, grant_event_id: `order-${order_id}` };
   });
 
-  app.get('/v1/users/:user_id/usage', { preHandler: api }, async (req) => {
-    const { user_id } = parse(userParams, req.params, 'path');
-    const q = parse(usageQuerySchema, req.query, 'query');
-    return readUsage(ctx.sql, user_id, q, await dbNow(ctx.sql));
-  });
+  r.get('/v1/users/:user_id/usage', {
+    config: { auth: 'api' },
+    schema: { tags: ['money'], summary: 'What a user\'s charges cost in a window, by source type and model', params: userParams, querystring: usageQuerySchema, response: { 200: usageView, ...errors(400) } },
+  }, async (req) => readUsage(ctx.sql, req.params.user_id, req.query, await dbNow(ctx.sql)));
 }

@@ -4,6 +4,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { HttpError } from '../errors.ts';
+import { auditWrites } from '../http/audit.ts';
 import { authorize } from '../http/auth.ts';
 import { ALL_QUEUES, opsQueue } from './snapshot.ts';
 
@@ -12,7 +13,8 @@ export const BULL_BOARD_PATH = '/admin/queues';
 /**
  * Bull Board at /admin/queues over every tally queue, behind the admin token: as a Bearer token, or as the
  * password of HTTP Basic (user `admin`) so a person's browser can open it. Not read-only: an operator
- * retries, promotes and cleans jobs from here.
+ * retries, promotes, cleans, adds and removes jobs from here — each such action is audited (`admin_audit`,
+ * and a log line) with the credential used and the client IP before it runs.
  */
 export async function bullBoardRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   // Bull Board's plugin installs its own error handler, which would turn a thrown 401 into a 500:
@@ -26,6 +28,7 @@ export async function bullBoardRoutes(app: FastifyInstance, ctx: AppContext): Pr
       return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
     }
   });
+  auditWrites(app, ctx);
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   createBullBoard({

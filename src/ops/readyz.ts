@@ -1,7 +1,12 @@
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { readMigrations } from '../db/migrate.ts';
 import { within } from './snapshot.ts';
+
+const part = z.string().describe('"ok" or "error: …"');
+const readyView = z.object({ status: z.enum(['ready', 'not_ready']), postgres: part, redis: part, schema: part, config: part, shutdown: part });
 
 /**
  * `/readyz` (no auth): may a load balancer send this process traffic? Unlike `/healthz` (are the dependencies
@@ -15,7 +20,14 @@ export function readyzRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
   let expected: Promise<number> | undefined;
 
-  app.get('/readyz', async (_req, reply) => {
+  app.withTypeProvider<ZodTypeProvider>().get('/readyz', {
+    config: { auth: 'public' },
+    schema: {
+      tags: ['ops'],
+      summary: 'May a load balancer send this process traffic? (no auth, never rate limited)',
+      response: { 200: readyView, 503: readyView.describe('not ready: the failing parts say why') },
+    },
+  }, async (_req, reply) => {
     expected ??= readMigrations().then((files) => files.at(-1)?.version ?? 0);
     const check = async (fn: () => Promise<string>) => within(fn(), 2000).catch((err: Error) => `error: ${err.message}`);
     const [postgres, redis, schema, config] = await Promise.all([

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { parseEnv } from '../../src/config/env.ts';
 import { startProcess, type Started } from '../../src/cli/process.ts';
+import { createTallyClient, type TallyClient } from '../../src/client/index.ts';
 import { TallyProducer } from '../../src/producers/index.ts';
 import type { RoleName } from '../../src/roles.ts';
 import { API_TOKEN, ADMIN_TOKEN, REDIS_URL, type TestWorld } from './env.ts';
@@ -14,6 +15,9 @@ export interface InProcessTally {
   base: string;
   producer: TallyProducer;
   http(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any }>;
+  /** The typed client (tally/client) with the API token, and one with the admin token. */
+  client: TallyClient;
+  admin: TallyClient;
   stop(): Promise<void>;
 }
 
@@ -27,6 +31,8 @@ export async function startTally(world: TestWorld, roles: RoleName[] = ['api', '
     base,
     producer,
     http: (method, path, body, token = API_TOKEN) => httpJson(base, method, path, body, token),
+    client: createTallyClient({ baseUrl: base, token: API_TOKEN }),
+    admin: createTallyClient({ baseUrl: base, token: ADMIN_TOKEN }),
     async stop() {
       await producer.close();
       await started.stop();

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { PricingError, quoteMaxCost } from '../../domain/pricing.ts';
@@ -6,46 +7,103 @@ import { HttpError } from '../../errors.ts';
 import { readBalance, readBatches, readTransactions } from '../../ledger/read.ts';
 import { usageSchema } from '../../queues/charges/schema.ts';
 import { idSchema } from '../../queues/common.ts';
-import { authorize } from '../auth.ts';
-import { parse } from '../validate.ts';
+import { cursorId, errors, limitSchema, named } from '../schemas.ts';
 
 const userParams = z.object({ user_id: idSchema });
 const balanceParams = z.object({ user_id: idSchema, asset: idSchema });
-const txQuery = z
-  .object({
-    asset: idSchema.optional(),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
-    cursor: z.string().max(64).optional(),
-  })
-  .strict();
-const batchesQuery = z.object({ asset: idSchema.optional() }).strict();
-const quoteBody = z
-  .object({ user_id: idSchema, asset: idSchema, source_type: idSchema, usage: usageSchema.optional() })
-  .strict();
+const cursorSchema = z.string().max(64).describe('next_cursor of the previous page');
+const txQuery = z.object({ asset: idSchema.optional(), limit: limitSchema(50, 500), cursor: cursorSchema.optional() }).strict();
+const batchesQuery = z.object({ asset: idSchema.optional(), limit: limitSchema(100, 500), cursor: cursorSchema.optional() }).strict();
+const quoteBody = z.object({ user_id: idSchema, asset: idSchema, source_type: idSchema, usage: usageSchema.optional() }).strict();
 
-/** Cursors are opaque to clients: base64url of the last entry id seen. */
-export function encodeCursor(entryId: bigint): string {
-  return Buffer.from(`e:${entryId}`).toString('base64url');
+const amount = z.number().int();
+export const balanceView = named(
+  z.object({
+    user_id: z.string(),
+    asset: z.string(),
+    balance: amount.describe('exact at read time: batches past expires_at never count'),
+    held: amount,
+    available: amount.describe('balance − held'),
+    total_granted: amount,
+    total_consumed: amount,
+    total_expired: amount,
+    overdrawn: z.boolean(),
+  }),
+  'Balance',
+);
+const transactionView = named(
+  z.object({
+    transaction_id: z.string(),
+    event_id: z.string().nullable(),
+    asset: z.string(),
+    kind: z.string().describe('grant, consume, expire, refund, adjust'),
+    amount: amount.describe('signed: balance_after = balance_before + amount'),
+    balance_before: amount,
+    balance_after: amount,
+    source_type: z.string().nullable(),
+    source_id: z.string().nullable(),
+    description: z.string().nullable(),
+    usage: z.unknown(),
+    batches: z.array(z.object({ batch_id: z.string(), amount })),
+    occurred_at: z.string().nullable(),
+    created_at: z.string(),
+  }),
+  'Transaction',
+);
+const batchView = named(
+  z.object({
+    batch_id: z.string(),
+    asset: z.string(),
+    amount,
+    remaining: amount,
+    expires_at: z.string().nullable(),
+    source: z.string(),
+    source_id: z.string().nullable(),
+    created_at: z.string(),
+  }),
+  'Batch',
+);
+const quoteView = z.object({
+  user_id: z.string(),
+  asset: z.string(),
+  source_type: z.string(),
+  required: amount.describe('the max cost of the work, by the pricing in force'),
+  balance: amount,
+  held: amount,
+  available: amount,
+  sufficient: z.boolean(),
+});
+
+/** Cursors are opaque to clients: base64url of a kind letter and the last id seen (`e` entries, `b` batches). */
+export function encodeCursor(id: bigint, kind: 'e' | 'b' = 'e'): string {
+  return Buffer.from(`${kind}:${id}`).toString('base64url');
 }
-export function decodeCursor(cursor: string): bigint {
+/** The id in a cursor of that kind; anything else (another kind, garbage, a number past bigint) is a 400. */
+export function decodeCursor(cursor: string, kind: 'e' | 'b' = 'e'): bigint {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const m = /^e:(\d{1,19})$/.exec(text);
-  if (!m) throw new HttpError(400, 'invalid_cursor', 'malformed cursor');
-  return BigInt(m[1]!);
+  return cursorId(text.startsWith(`${kind}:`) ? text.slice(2) : '');
 }
 
 export function ledgerRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.addHook('preHandler', authorize({ api: ctx.env.TALLY_API_TOKEN, admin: ctx.env.TALLY_ADMIN_TOKEN }, 'api'));
+  const r = app.withTypeProvider<ZodTypeProvider>();
 
-  app.get('/v1/users/:user_id/balances/:asset', async (req) => {
-    const p = parse(balanceParams, req.params, 'path');
-    return readBalance(ctx.sql, p.user_id, p.asset);
-  });
+  r.get('/v1/users/:user_id/balances/:asset', {
+    config: { auth: 'api' },
+    schema: { tags: ['ledger'], summary: 'A balance, exact at read time', params: balanceParams, response: { 200: balanceView, ...errors(400) } },
+  }, async (req) => readBalance(ctx.sql, req.params.user_id, req.params.asset));
 
-  app.get('/v1/users/:user_id/transactions', async (req) => {
-    const { user_id } = parse(userParams, req.params, 'path');
-    const q = parse(txQuery, req.query, 'query');
-    const page = await readTransactions(ctx.sql, user_id, {
+  r.get('/v1/users/:user_id/transactions', {
+    config: { auth: 'api' },
+    schema: {
+      tags: ['ledger'],
+      summary: 'Ledger entries, newest first',
+      params: userParams,
+      querystring: txQuery,
+      response: { 200: z.object({ items: z.array(transactionView), next_cursor: z.string().nullable() }), ...errors(400) },
+    },
+  }, async (req) => {
+    const q = req.query;
+    const page = await readTransactions(ctx.sql, req.params.user_id, {
       asset: q.asset,
       limit: q.limit,
       before: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
@@ -53,17 +111,31 @@ export function ledgerRoutes(app: FastifyInstance, ctx: AppContext): void {
     return { items: page.items, next_cursor: page.next === null ? null : encodeCursor(page.next) };
   });
 
-  app.get('/v1/users/:user_id/batches', async (req) => {
-    const { user_id } = parse(userParams, req.params, 'path');
-    const q = parse(batchesQuery, req.query, 'query');
-    return { items: await readBatches(ctx.sql, user_id, q.asset) };
+  r.get('/v1/users/:user_id/batches', {
+    config: { auth: 'api' },
+    schema: {
+      tags: ['ledger'],
+      summary: 'Active batches with something left, in burn order',
+      params: userParams,
+      querystring: batchesQuery,
+      response: { 200: z.object({ items: z.array(batchView), next_cursor: z.string().nullable() }), ...errors(400) },
+    },
+  }, async (req) => {
+    const q = req.query;
+    const page = await readBatches(ctx.sql, req.params.user_id, q.asset, { limit: q.limit, after: q.cursor === undefined ? undefined : decodeCursor(q.cursor, 'b') });
+    return { items: page.items, next_cursor: page.next === null ? null : encodeCursor(page.next, 'b') };
   });
 
-  app.post('/v1/quotes', async (req) => {
-    const body = parse(quoteBody, req.body, 'body');
+  r.post('/v1/quotes', {
+    config: { auth: 'api' },
+    schema: { tags: ['ledger'], summary: 'The max cost of some work, and whether the balance covers it', body: quoteBody, response: { 200: quoteView, ...errors(400, 422) } },
+  }, async (req) => {
+    const body = req.body;
     const { doc } = await ctx.configs.get(ctx.sql);
-    if (!doc.assets[body.asset]) throw new HttpError(422, 'unknown_asset', `unknown asset "${body.asset}"`);
-    const rule = doc.pricing[body.asset]?.[body.source_type];
+    // Own keys only: an id such as "constructor" must not find Object.prototype's.
+    if (!Object.hasOwn(doc.assets, body.asset)) throw new HttpError(422, 'unknown_asset', `unknown asset "${body.asset}"`);
+    const rules = Object.hasOwn(doc.pricing, body.asset) ? doc.pricing[body.asset] : undefined;
+    const rule = rules && Object.hasOwn(rules, body.source_type) ? rules[body.source_type] : undefined;
     if (!rule) throw new HttpError(422, 'unknown_source_type', `no pricing for source_type "${body.source_type}" on asset "${body.asset}"`);
     let required: bigint;
     try {
