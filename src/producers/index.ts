@@ -151,10 +151,14 @@ export class TallyProducer {
       let every = 100;
       const check = async () => {
         try {
-          const current = await this.queue(queue).getJob(id);
-          const state = current ? await current.getState() : 'unknown';
-          if (state === 'completed') return finish(() => resolve(current!.returnvalue));
-          if (state === 'failed') return finish(() => reject(new Error(current!.failedReason)));
+          // State first, then the job: a job read before it finished carries no return value yet, even if its
+          // state (read a moment later) says completed.
+          const state = await this.queue(queue).getJobState(id);
+          if (state === 'completed' || state === 'failed') {
+            const current = await this.queue(queue).getJob(id);
+            if (current && state === 'completed') return finish(() => resolve(current.returnvalue));
+            if (current) return finish(() => reject(new Error(current.failedReason)));
+          }
         } catch {
           // Redis hiccup: the next poll or the event will tell.
         }
