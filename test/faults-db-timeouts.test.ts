@@ -47,17 +47,17 @@ describe('database timeouts', () => {
   });
 
   it('every connection of a tally process has them, also after its connections were cut', async () => {
-    const t = await startTally(world, ['api'], { TALLY_DB_STATEMENT_TIMEOUT_MS: '1500', TALLY_DB_LOCK_TIMEOUT_MS: '700', TALLY_DB_IDLE_TX_TIMEOUT_MS: '5000' });
+    const t = await startTally(world, ['api'], { TALLY_DB_STATEMENT_TIMEOUT_MS: '1500', TALLY_DB_LOCK_TIMEOUT_MS: '700', TALLY_DB_IDLE_TX_TIMEOUT_MS: '1000' });
     try {
       const sql = t.started.ctx.sql;
       const show = async () => {
         const rows = await Promise.all([sql`SHOW statement_timeout`, sql`SHOW lock_timeout`, sql`SHOW idle_in_transaction_session_timeout`]);
         return rows.map((r) => Object.values(r[0]!)[0]);
       };
-      expect(await show()).toEqual(['1500ms', '700ms', '5s']);
+      expect(await show()).toEqual(['1500ms', '700ms', '1s']);
       await psql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${world.dbName} AND pid <> pg_backend_pid() AND application_name = 'tally'`;
       const again = await waitFor('a reconnected pool', async () => show().catch(() => undefined), 10_000, 100);
-      expect(again).toEqual(['1500ms', '700ms', '5s']);
+      expect(again).toEqual(['1500ms', '700ms', '1s']);
       // A statement past its timeout fails, as a transient fault.
       const slow = await sql`SELECT pg_sleep(3)`.catch((e: unknown) => e);
       expect(errorCode(slow)).toBe('57014');
@@ -66,13 +66,13 @@ describe('database timeouts', () => {
       await world.sql`INSERT INTO accounts (user_id, asset) VALUES ('idle-tx', 'credits') ON CONFLICT DO NOTHING`;
       const stuck = sql.begin(async (tx) => {
         await tx`SELECT 1 FROM accounts WHERE user_id = 'idle-tx' FOR UPDATE`;
-        await new Promise((r) => setTimeout(r, 7_000)); // a hung process
+        await new Promise((r) => setTimeout(r, 4_000)); // a hung process
         await tx`SELECT 1`;
       }).catch((e: unknown) => e);
       await new Promise((r) => setTimeout(r, 300));
       const t0 = Date.now();
       await psql.begin(async (tx) => tx`SELECT 1 FROM accounts WHERE user_id = 'idle-tx' FOR UPDATE`);
-      expect(Date.now() - t0).toBeLessThan(6_500);
+      expect(Date.now() - t0).toBeLessThan(3_500);
       expect(isTransient(await stuck)).toBe(true);
     } finally {
       await t.stop();
