@@ -18,6 +18,8 @@ export interface DbOptions {
   onnotice?: (n: postgres.Notice) => void;
   /** Set on every connection at its start (none: the server's defaults). */
   timeouts?: DbTimeouts;
+  /** pg_stat_activity's application_name (default `tally`). */
+  applicationName?: string;
 }
 
 /** The timeouts a tally process runs with, from its environment. */
@@ -36,7 +38,7 @@ export function createDb(url: string, opts: DbOptions = {}): Sql {
     idle_timeout: 60,
     // Startup parameters: in force from a connection's first statement, and again after every reconnect.
     connection: {
-      application_name: 'tally',
+      application_name: opts.applicationName ?? 'tally',
       ...(t ? { statement_timeout: t.statementMs, lock_timeout: t.lockMs, idle_in_transaction_session_timeout: t.idleInTransactionMs } : {}),
     },
   }) as unknown as Sql;
