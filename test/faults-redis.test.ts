@@ -57,3 +57,34 @@ describe('Redis killed (SIGKILL) and restarted mid-drain, with AOF', () => {
     await expectDrainedExactlyOnce(world.sql, producer, drain);
   }, 180_000);
 });
+
+describe('Redis killed and restarted WITHOUT AOF mid-drain', () => {
+  it('loses the jobs not yet applied, never an applied event: replaying every event applies each exactly once', async () => {
+    const bare = await startLocalRedis({ aof: false });
+    // Few jobs in a worker's hands at a time: most of the backlog is only in Redis when it dies.
+    const t = await startTally(world, ['api', 'worker', 'scheduler'], { REDIS_URL: bare.url, TALLY_LOCK_DURATION_MS: '5000', TALLY_BATCH_MAX: '20', TALLY_WORKER_CONCURRENCY: '20' });
+    const c = createRedis(bare.url);
+    c.on('error', () => {});
+    const p = new TallyProducer({ redis: c, prefix: world.env.TALLY_PREFIX });
+    try {
+      const drain = await enqueueDrain(p, 'rn', 20, 1_000);
+      const total = drain.eventIds.length;
+      expect((await p.queue('maintenance').getJobSchedulers()).length).toBeGreaterThan(0);
+      await untilDecided(world.sql, drain, Math.floor(total * 0.3));
+      await bare.kill9();
+      await bare.start(); // empty: every queued job, and the maintenance schedules, are gone
+      await waitFor('/healthz 200', async () => (await t.http('GET', '/healthz', undefined, null)).status === 200, 30_000, 100);
+      const applied = await decided(world.sql, drain);
+      expect(applied).toBeLessThan(total); // work was lost…
+      expect(await p.queue('maintenance').getJobSchedulers()).toEqual([]); // …and the schedules, until a scheduler starts
+      // The producers' remedy: send every event again (jobId = event_id; the applied ones answer noop_duplicate).
+      await enqueueDrain(p, 'rn', 20, 1_000);
+      await expectDrainedExactlyOnce(world.sql, p, drain);
+    } finally {
+      await p.close();
+      c.disconnect();
+      await t.stop();
+      await bare.stop();
+    }
+  }, 180_000);
+});
