@@ -23,7 +23,8 @@ const id = (p: string) => `${p}-${++n}-${Date.now().toString(36)}`;
 beforeAll(async () => {
   world = await createWorld();
   const example = (await readConfigFile(EXAMPLE_CONFIG)) as Record<string, any>;
-  // A price no bigint can hold for large usage: only the database notices (bigint out of range, 22003).
+  // A price no bigint can hold for large usage: today only the database notices (bigint out of range, 22003). Once
+  // the ledger refuses totals past 2^53−1 itself (issue 10 item 6) it fails earlier, still alone: the test holds.
   example.pricing.points.huge = { mode: 'duration', multiplier: 1e15, min_points: 1 };
   await world.applyConfig(example);
   tally = await startTally(world, ['worker']);
@@ -131,7 +132,7 @@ describe('a batch with one poison event', () => {
     await producer.close();
     tally = await startTally(world, ['worker']);
     const poisonJob = (await tally.producer.queue('charges').getJob(`${prefix}-250`))!;
-    await expect(tally.producer.result('charges', poisonJob, 60_000)).rejects.toThrow(/^invalid_payload: .*SQLSTATE 22003/);
+    await expect(tally.producer.result('charges', poisonJob, 60_000)).rejects.toThrow(/^invalid_payload: /);
     const last = (await tally.producer.queue('charges').getJob(`${prefix}-499`))!;
     await tally.producer.result('charges', last, 60_000);
     const [applied] = await world.sql<{ n: number; txs: number }[]>`
@@ -140,7 +141,7 @@ describe('a batch with one poison event', () => {
     // One transaction per event before the fix (the failed batch fell back to one by one); a few now.
     expect(applied!.txs).toBeLessThanOrEqual(25);
     const [dl] = await world.sql`SELECT reason_code, reason FROM dead_letters WHERE event_id = ${`${prefix}-250`}`;
-    expect(dl).toMatchObject({ reason_code: 'invalid_payload', reason: expect.stringMatching(/SQLSTATE 22003/) });
+    expect(dl).toMatchObject({ reason_code: 'invalid_payload', reason: expect.stringMatching(/^invalid_payload: /) });
     await expectInvariants(world.sql);
   });
 });
