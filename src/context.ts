@@ -1,7 +1,7 @@
 import type { RedisClient as Redis } from './redis.ts';
 import { ConfigCache } from './config/store.ts';
 import type { Env } from './config/env.ts';
-import { createDb, type Sql } from './db/client.ts';
+import { createDb, dbTimeouts, type Sql } from './db/client.ts';
 import { createLogger, type Logger } from './log.ts';
 import { TallyProducer } from './producers/index.ts';
 import { createRedis } from './redis.ts';
@@ -18,7 +18,7 @@ export interface AppContext {
 }
 
 export function createContext(env: Env, log: Logger = createLogger(env.LOG_LEVEL)): AppContext {
-  const sql = createDb(env.DATABASE_URL, { max: env.TALLY_DB_POOL });
+  const sql = createDb(env.DATABASE_URL, { max: env.TALLY_DB_POOL, timeouts: dbTimeouts(env) });
   const redis = createRedis(env.REDIS_URL);
   redis.on('error', (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'redis connection error'));
   const producer = new TallyProducer({ redis, prefix: env.TALLY_PREFIX });

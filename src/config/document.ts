@@ -6,6 +6,23 @@ import { alertsAndWebhooksIssues, alertsSchema, webhooksSchema } from './alerts-
  * A document that does not validate is refused as a whole; the one in force stays.
  */
 const name = z.string().regex(/^[A-Za-z0-9._@-]{1,128}$/, 'ids use 1–128 chars of [A-Za-z0-9._@-]');
+/** A free-form key (reward event types, model names): no control characters, and never `__proto__` (see mapOf). */
+const freeKey = z
+  .string()
+  .min(1)
+  .max(128)
+  .refine((k) => !/[\u0000-\u001f]/.test(k), 'must not contain control characters');
+
+/**
+ * A map the document declares (assets, pricing, models, rules, products, rewards) and tally looks up by keys that
+ * come from events and requests. It is parsed into a null-prototype object, so a lookup by `constructor`,
+ * `toString` or `__proto__` finds only what the document declares — never Object.prototype. (`__proto__` as a key
+ * is refused before parsing: see reservedKeyIssues.) Sections added later that are looked up by input keys should
+ * be declared with it too.
+ */
+export function mapOf<V extends z.ZodType>(key: z.ZodType<string>, value: V) {
+  return z.record(key, value).transform((m): Record<string, z.output<V>> => Object.assign(Object.create(null) as Record<string, z.output<V>>, m));
+}
 const positiveNumber = z.number().finite().positive();
 const points = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -43,7 +60,7 @@ const pricingRuleSchema = z.discriminatedUnion('mode', [
   z
     .object({
       mode: z.literal('tokens'),
-      models: z.record(z.string().min(1).max(128), tokenModelSchema),
+      models: mapOf(freeKey, tokenModelSchema),
       min_points: points.optional(),
     })
     .strict(),
@@ -81,7 +98,7 @@ const affinitySchema = z
       })
       .strict()
       .default({ max_affinity: 1000 }),
-    rules: z.record(name, ruleSchema).default({}),
+    rules: mapOf(name, ruleSchema).prefault({}),
     levels: z
       .array(z.object({ level: z.number().int().min(0), threshold: z.number().int().min(0), rewards: z.array(rewardGrantSchema).default([]) }).strict())
       .default([{ level: 1, threshold: 0, rewards: [] }]),
@@ -110,11 +127,12 @@ const rewardRuleSchema = z
 export const configDocumentSchema = z
   .object({
     timezone: timezone.default('Asia/Shanghai'),
-    assets: z.record(name, assetSchema).default({}),
-    pricing: z.record(name, z.record(name, pricingRuleSchema)).default({}),
+    // `prefault`, not `default`: the empty map goes through mapOf's transform and is null-prototype too.
+    assets: mapOf(name, assetSchema).prefault({}),
+    pricing: mapOf(name, mapOf(name, pricingRuleSchema)).prefault({}),
     affinity: affinitySchema.optional(),
-    products: z.record(name, productSchema).default({}),
-    rewards: z.record(z.string().min(1).max(128), rewardRuleSchema).default({}),
+    products: mapOf(name, productSchema).prefault({}),
+    rewards: mapOf(freeKey, rewardRuleSchema).prefault({}),
     // --- alerts & webhooks (v2, CONTRACT §6): schemas and checks live in alerts-webhooks.ts ---
     alerts: alertsSchema,
     webhooks: webhooksSchema,
@@ -157,7 +175,35 @@ export class ConfigInvalidError extends Error {
   }
 }
 
+/** Deeper than any valid document nests (about six levels); a deeper one is refused before zod walks it. */
+const MAX_DEPTH = 32;
+
+/**
+ * Keys no document may use, found before zod parses: `__proto__` (JSON.parse and YAML make it an own key, which a
+ * plain object assignment would turn into a prototype, and zod silently drops), at any depth. Iterative, so a
+ * hostile nesting cannot overflow the stack; nesting beyond MAX_DEPTH is refused as such.
+ */
+function reservedKeyIssues(input: unknown): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  const stack: { value: unknown; path: string[] }[] = [{ value: input, path: [] }];
+  while (stack.length > 0 && issues.length < 10) {
+    const { value, path } = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (path.length >= MAX_DEPTH) {
+      issues.push({ path: path.join('.'), message: `nested deeper than ${MAX_DEPTH} levels` });
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      if (key === '__proto__') issues.push({ path: [...path, key].join('.'), message: '__proto__ is not allowed as a key' });
+      else stack.push({ value: (value as Record<string, unknown>)[key], path: [...path, key] });
+    }
+  }
+  return issues;
+}
+
 export function parseConfigDocument(input: unknown): ConfigDocument {
+  const reserved = reservedKeyIssues(input);
+  if (reserved.length > 0) throw new ConfigInvalidError(reserved);
   const parsed = configDocumentSchema.safeParse(input);
   if (!parsed.success) {
     throw new ConfigInvalidError(parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));

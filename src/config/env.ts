@@ -57,6 +57,17 @@ const envSchema = z.object({
   TALLY_BATCH_PARALLEL: z.coerce.number().int().min(1).max(32).default(2),
   /** PostgreSQL connections per process. */
   TALLY_DB_POOL: z.coerce.number().int().min(1).max(200).default(10),
+  /** PostgreSQL `statement_timeout` of every tally connection (ms, 0 = none): no statement of tally's runs near it
+   *  (a 500-event ledger transaction's slowest takes tens of ms); past it the database is stuck or overloaded, and
+   *  the statement fails as a transient fault. Reconcile of a very large ledger from the CLI may need more. */
+  TALLY_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
+  /** PostgreSQL `lock_timeout` (ms, 0 = none): tally's own transactions hold a row lock for milliseconds; a wait
+   *  past this means something else holds it (an operator's open transaction). The waiter gives up and frees its
+   *  pool connection for unrelated work; a worker retries its batch as a transient fault. */
+  TALLY_DB_LOCK_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(2_000),
+  /** PostgreSQL `idle_in_transaction_session_timeout` (ms, 0 = none): a tally process that stops mid-transaction
+   *  (a hung event loop) loses its session and releases its locks after this. */
+  TALLY_DB_IDLE_TX_TIMEOUT_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
   /** How long a worker's claim on a job lasts without renewal; a crashed worker's jobs go back to waiting after it. */
   TALLY_LOCK_DURATION_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   /** How long a refund waits for its charge to be applied (it may be in flight in another worker) before `unknown_charge`. */

@@ -15,18 +15,51 @@ export interface ApplySummary {
   changed: boolean;
 }
 
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+/** An array or object being written out: its parts so far and the next child to visit. */
+type Frame =
+  | { array: true; src: unknown[]; i: number; parts: string[] }
+  | { array: false; src: Record<string, unknown>; keys: string[]; i: number; parts: string[] };
+
+function open(value: unknown): Frame | undefined {
+  if (Array.isArray(value)) return { array: true, src: value, i: 0, parts: [] };
   if (value && typeof value === 'object') {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
+    return { array: false, src: value as Record<string, unknown>, keys: Object.keys(value).sort(), i: 0, parts: [] };
   }
-  return JSON.stringify(value);
+  return undefined;
 }
 
-/** Stable JSON (sorted keys) — the basis of config and payload hashes. */
+/** Appends a child's text to its frame, as the recursive definition did (an undefined element writes nothing). */
+function append(frame: Frame, text: string | undefined): void {
+  if (frame.array) frame.parts.push(text ?? '');
+  else frame.parts.push(`${JSON.stringify(frame.keys[frame.i])}:${text}`);
+  frame.i++;
+}
+
+/**
+ * Stable JSON (sorted keys) — the basis of config and payload hashes. It runs on every job before validation, so it
+ * is iterative: a payload nested thousands deep cannot overflow the stack. Its output is exactly that of the
+ * recursive definition it replaced (stored payload hashes depend on it): arrays `[a,b]`, objects `{"k":v}` with
+ * keys sorted, anything else as JSON.stringify writes it.
+ */
 export function canonicalJson(value: unknown): string {
-  return canonical(value);
+  const root = open(value);
+  if (!root) return JSON.stringify(value);
+  const stack: Frame[] = [root];
+  for (;;) {
+    const top = stack[stack.length - 1]!;
+    if (top.i === (top.array ? top.src.length : top.keys.length)) {
+      stack.pop();
+      const text = top.array ? `[${top.parts.join(',')}]` : `{${top.parts.join(',')}}`;
+      const parent = stack[stack.length - 1];
+      if (!parent) return text;
+      append(parent, text);
+      continue;
+    }
+    const child = top.array ? top.src[top.i] : top.src[top.keys[top.i]!];
+    const frame = open(child);
+    if (frame) stack.push(frame);
+    else append(top, JSON.stringify(child));
+  }
 }
 
 // One-shot crypto.hash (Node ≥ 20.12) skips building a Hash stream object: about half the cost per job.

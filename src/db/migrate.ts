@@ -64,6 +64,9 @@ export interface MigrateSummary {
 export async function migrate(sql: Sql, dir = MIGRATIONS_DIR): Promise<MigrateSummary> {
   const files = await readMigrations(dir);
   return sql.begin(async (tx) => {
+    // A migration may wait for the lock and run long (an index on a big table): no connection timeout applies here.
+    await tx`SET LOCAL statement_timeout = 0`;
+    await tx`SET LOCAL lock_timeout = 0`;
     await tx`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`;
     await tx`CREATE TABLE IF NOT EXISTS tally_migrations (
       version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,

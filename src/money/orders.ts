@@ -4,20 +4,25 @@ import type { ConfigCache } from '../config/store.ts';
 import type { Sql } from '../db/client.ts';
 import { HttpError } from '../errors.ts';
 import { safeEqual } from '../http/auth.ts';
-import { findOrder, insertOrder, markOrderPaid, type OrderRow } from '../ledger/sql/orders.ts';
+import { findOrder, insertOrder, type OrderRow } from '../ledger/sql/orders.ts';
 import type { TallyProducer } from '../producers/index.ts';
-import { idSchema, isoTimestamp } from '../queues/common.ts';
+import { idSchema, isoTimestamp, plainString } from '../queues/common.ts';
+import { ORDER_GRANT_RELAY, enqueueOrderGrants, orderGrant, within } from './order-grant-relay.ts';
+import { markPaid } from './sql/order-grants.ts';
 
-export const orderRequestSchema = z.object({ user_id: idSchema, sku: z.string().min(1).max(128) }).strict();
+export const orderRequestSchema = z.object({ user_id: idSchema, sku: plainString(128).min(1) }).strict();
 
-export const paidCallbackSchema = z
-  .object({
-    order_id: idSchema,
-    status: z.literal('paid'),
-    provider_ref: z.string().min(1).max(256),
-    paid_at: isoTimestamp,
-  })
-  .strict();
+/**
+ * The payment provider's callback body. Fields tally does not know are ignored (providers add some: zod's default
+ * strips them). `amount_cents`, when sent, must be the order's price; as a JSON integer or a string of digits.
+ */
+export const paidCallbackSchema = z.object({
+  order_id: idSchema,
+  status: z.literal('paid'),
+  provider_ref: plainString(256).min(1),
+  paid_at: isoTimestamp,
+  amount_cents: z.union([z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), z.string().regex(/^\d{1,15}$/)]).optional(),
+});
 
 export function orderView(o: OrderRow) {
   return {
@@ -50,31 +55,38 @@ export function signatureValid(secret: string | undefined, rawBody: string, sign
   return safeEqual(signature.trim().toLowerCase(), expected);
 }
 
-/** The grant an order pays for. Deterministic (from the stored order only), so every re-enqueue is the same event. */
-export function orderGrant(o: OrderRow) {
-  return {
-    event_id: `order-${o.order_id}`,
-    user_id: o.user_id,
-    asset: o.asset,
-    amount: Number(o.amount),
-    source: 'purchase',
-    source_id: o.order_id,
-    description: `order ${o.order_id} (${o.sku})`,
-  };
+export { orderGrant };
+
+/** Why a callback cannot be right for this order (409: it contradicts what the order says), or null. */
+function contradiction(order: OrderRow, body: z.infer<typeof paidCallbackSchema>): HttpError | null {
+  if (body.amount_cents !== undefined && BigInt(body.amount_cents) !== order.price_cents) {
+    return new HttpError(409, 'amount_mismatch', `amount_cents ${body.amount_cents} is not the order's price_cents ${order.price_cents}`);
+  }
+  // Compared at the millisecond a timestamp carries; the provider's clock may not run ahead of ours to pay early.
+  if (Date.parse(body.paid_at) < order.created_at.getTime()) {
+    return new HttpError(409, 'paid_before_created', `paid_at ${body.paid_at} is before the order was created (${order.created_at.toISOString()})`);
+  }
+  return null;
 }
 
 /**
- * The payment callback, after its signature was checked. The paid status is recorded in PostgreSQL first;
- * then the grant is enqueued — on every valid callback for a paid order, not only the first: if a crash
- * came between the two, the provider's retry enqueues it. jobId = event_id and the durable processed_events
- * make every enqueue after the first a no-op, so the order is granted exactly once.
+ * The payment callback, after its signature was checked. A callback that contradicts the order (another amount, a
+ * payment before the order existed) is refused with 409 and changes nothing. Otherwise the paid mark and the intent
+ * to grant are recorded in one statement; then the grant is enqueued — on every valid callback, not only the first —
+ * but never waited for longer than ORDER_GRANT_RELAY.enqueueWaitMs: when Redis is down the callback still answers,
+ * and the relay (every worker process) enqueues the grant once Redis is back. jobId = event_id and the durable
+ * processed_events make every enqueue after the first a no-op, so the order is granted exactly once.
  */
 export async function orderPaid(sql: Sql, producer: TallyProducer, orderId: string, body: z.infer<typeof paidCallbackSchema>) {
   if (body.order_id !== orderId) throw new HttpError(400, 'order_mismatch', 'order_id in the body does not match the path');
-  const marked = await markOrderPaid(sql, orderId, body.provider_ref, body.paid_at);
+  const order = await findOrder(sql, orderId);
+  if (!order) throw new HttpError(404, 'unknown_order', `no order "${orderId}"`);
+  const refused = contradiction(order, body);
+  if (refused) throw refused;
+  const marked = await markPaid(sql, orderId, body.provider_ref, body.paid_at);
   if (!marked) throw new HttpError(404, 'unknown_order', `no order "${orderId}"`);
-  await producer.grant(orderGrant(marked.order));
-  return { order: marked.order, first: marked.first };
+  const queued = await within(enqueueOrderGrants(sql, producer, [marked.order]), ORDER_GRANT_RELAY.enqueueWaitMs);
+  return { order: marked.order, first: marked.first, queued };
 }
 
 export { findOrder };

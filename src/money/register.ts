@@ -3,13 +3,19 @@ import { registerRoutes } from '../http/server.ts';
 import { expireHolds } from '../ledger/sql/holds.ts';
 import { MAINTENANCE_TASKS, registerMaintenanceTask } from '../maintenance/tasks.ts';
 import { registerReconcileCheck } from '../maintenance/reconcile.ts';
+import { onRoleStart } from '../roles.ts';
 import { addSchedule } from '../scheduler.ts';
+import { startOrderGrantRelay } from './order-grant-relay.ts';
+import { paidOrderGrantViolations } from './order-grants-reconcile.ts';
 import { refundViolations, usageRollupViolations } from './reconcile.ts';
 import { moneyRoutes } from './routes.ts';
 
 registerRoutes(moneyRoutes);
 registerReconcileCheck(refundViolations);
 registerReconcileCheck(usageRollupViolations);
+registerReconcileCheck(paidOrderGrantViolations);
+// Paid orders whose grant is not in BullMQ yet (Redis was down during the callback): enqueued by every worker.
+onRoleStart('worker', startOrderGrantRelay);
 
 const SWEEP_CHUNK = 5000;
 

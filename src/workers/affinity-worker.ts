@@ -12,6 +12,7 @@ import { recordDeadLetters } from '../ledger/sql/dead-letters.ts';
 import type { Logger } from '../log.ts';
 import { QUEUE } from '../queues/common.ts';
 import { Batcher } from './batcher.ts';
+import { deadLetterAlone, refusedJobLetter } from './dead-letters.ts';
 import { closeWithGrace } from './graceful-close.ts';
 import { settle } from './job-outcome.ts';
 import { WORKER_DEFAULTS, lockOptions, type BatchedWorkerDeps } from './worker-deps.ts';
@@ -37,6 +38,7 @@ export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
     log: deps.log,
     // A user's devices and the accounts their level rewards go to: runs in parallel then lock disjoint rows.
     keys: (cmd) => [cmd.userId],
+    failAlone: deadLetterAlone(deps.sql),
   });
   const debug = deps.log.isLevelEnabled('debug');
 
@@ -50,7 +52,7 @@ export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
         cmd = toAffinityCommand(job);
       } catch (err) {
         if (err instanceof PermanentJobError) {
-          await recordDeadLetters(deps.sql, [{ queue, job_id: job.id ?? '', event_id: eventId, reason_code: err.code, reason: err.message, payload: job.data }]);
+          await recordDeadLetters(deps.sql, [refusedJobLetter(queue, job, err)]);
           log().warn({ reason: err.message }, 'job refused');
         }
         throw err;

@@ -1,7 +1,16 @@
-import { ShutdownError, isTransient } from '../errors.ts';
+import {
+  PermanentJobError,
+  RetriesExhaustedError,
+  ShutdownError,
+  UNIQUE_VIOLATION,
+  UNIQUE_VIOLATION_RETRIES,
+  blameOnEvent,
+  errorCode,
+  isTransient,
+} from '../errors.ts';
 import type { Logger } from '../log.ts';
 
-export interface BatcherOptions<I> {
+export interface BatcherOptions<I, O = unknown> {
   /** Most items one run gets. */
   maxBatch: number;
   /** Runs in flight at once; further items wait and go together into the next run. */
@@ -19,6 +28,12 @@ export interface BatcherOptions<I> {
    * no run is in flight, every item after it waits for it, and no run starts beside it.
    */
   keys?: (item: I) => readonly string[] | null;
+  /**
+   * The outcome for an item that failed alone with an error that belongs to it (a value the database cannot store,
+   * a unique violation that persisted: see blameOnEvent), e.g. record a dead letter and return a failure. Without
+   * it, that item's promise rejects with the PermanentJobError.
+   */
+  failAlone?: (item: I, error: PermanentJobError) => Promise<O>;
 }
 
 interface Waiter<I, O> {
@@ -36,8 +51,11 @@ type State = 'open' | 'closing' | 'closed';
  * answers at once and a busy one amortises every commit over hundreds of items).
  *
  * Failures: a transient fault retries the whole run with capped exponential backoff, for as long as the
- * batcher is open. Any other failure of a run of several items re-runs each item alone, so one bad item
- * cannot sink its batch-mates; an item that fails alone gets its own error.
+ * batcher is open (a unique violation only UNIQUE_VIOLATION_RETRIES times: one that persists belongs to an item).
+ * Any other failure of a run of several items splits it in two and runs the halves one after the other, again
+ * splitting a half that fails: the items to blame end up alone and fail with their own error (a data error then
+ * becomes that item's PermanentJobError, see failAlone), while the rest commit in a few group commits — about
+ * 2·log2(n) runs for one bad item among n, not n — and in their arrival order, so per-key order holds.
  */
 export class Batcher<I, O> {
   private queue: Waiter<I, O>[] = [];
@@ -53,7 +71,7 @@ export class Batcher<I, O> {
 
   constructor(
     private readonly run: (items: I[]) => Promise<O[]>,
-    private readonly opts: BatcherOptions<I>,
+    private readonly opts: BatcherOptions<I, O>,
   ) {}
 
   submit(item: I): Promise<O> {
@@ -138,23 +156,33 @@ export class Batcher<I, O> {
   }
 
   private async execute(batch: Waiter<I, O>[]): Promise<void> {
+    let results: O[];
     try {
-      const results = await this.withRetry(() => this.run(batch.map((w) => w.item)));
-      await resolveInSlices(batch, results);
+      results = await this.withRetry(() => this.run(batch.map((w) => w.item)));
     } catch (err) {
-      if (batch.length === 1 || err instanceof ShutdownError) {
+      if (err instanceof ShutdownError) {
         for (const w of batch) w.reject(err);
-        return;
+      } else if (batch.length === 1) {
+        await this.failAlone(batch[0]!, err);
+      } else {
+        // Halves one after the other, in arrival order: an item never commits ahead of an earlier one of its key.
+        this.opts.log.warn({ err, size: batch.length }, 'batch failed; splitting it to find the events to blame');
+        const half = Math.ceil(batch.length / 2);
+        await this.execute(batch.slice(0, half));
+        await this.execute(batch.slice(half));
       }
-      this.opts.log.warn({ err, size: batch.length }, 'batch failed; applying its items one by one');
-      for (const w of batch) {
-        try {
-          const [result] = await this.withRetry(() => this.run([w.item]));
-          w.resolve(result!);
-        } catch (single) {
-          w.reject(single);
-        }
-      }
+      return;
+    }
+    await resolveInSlices(batch, results);
+  }
+
+  private async failAlone(w: Waiter<I, O>, err: unknown): Promise<void> {
+    const blamed = blameOnEvent(err);
+    if (!blamed || !this.opts.failAlone) return w.reject(blamed ?? err);
+    try {
+      w.resolve(await this.opts.failAlone(w.item, blamed));
+    } catch (hookErr) {
+      w.reject(hookErr);
     }
   }
 
@@ -173,11 +201,16 @@ export class Batcher<I, O> {
   private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
     const base = this.opts.retryBaseMs ?? 50;
     const cap = this.opts.retryMaxMs ?? 5000;
+    let uniqueViolations = 0;
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
         if (!isTransient(err) || err instanceof ShutdownError) throw err;
+        // A concurrent twin of an event commits first and the retry sees it; a violation that persists is the run's own.
+        if (errorCode(err) === UNIQUE_VIOLATION && ++uniqueViolations >= UNIQUE_VIOLATION_RETRIES) {
+          throw new RetriesExhaustedError(err, uniqueViolations);
+        }
         if (this.state !== 'open') throw new ShutdownError();
         const delay = Math.min(cap, base * 2 ** Math.min(attempt, 16)) * (0.5 + Math.random() / 2);
         if (attempt === 0 || attempt % 10 === 0) this.opts.log.warn({ err, attempt, delay_ms: Math.round(delay) }, 'transient fault; retrying');

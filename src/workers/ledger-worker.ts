@@ -10,6 +10,7 @@ import { carryTrace, tracedRun } from '../telemetry/transaction-span.ts';
 import type { Logger } from '../log.ts';
 import { QUEUE } from '../queues/common.ts';
 import { Batcher } from './batcher.ts';
+import { deadLetterAlone, refusedJobLetter } from './dead-letters.ts';
 import { settle } from './job-outcome.ts';
 import { closeWithGrace } from './graceful-close.ts';
 import { toLedgerCommand } from './ledger-commands.ts';
@@ -38,6 +39,7 @@ export function startLedgerWorkers(deps: LedgerWorkerDeps): LedgerWorkers {
     log: deps.log,
     // Every command but a refund names its user: runs in parallel then lock disjoint accounts.
     keys: (cmd) => ('userId' in cmd ? [cmd.userId] : null),
+    failAlone: deadLetterAlone(deps.sql),
   });
 
   const debug = deps.log.isLevelEnabled('debug');
@@ -50,9 +52,7 @@ export function startLedgerWorkers(deps: LedgerWorkerDeps): LedgerWorkers {
         cmd = toLedgerCommand(queue, job, deps.refundWaitMs);
       } catch (err) {
         if (err instanceof PermanentJobError) {
-          await recordDeadLetters(deps.sql, [
-            { queue, job_id: job.id ?? '', event_id: eventIdOf(job.data), reason_code: err.code, reason: err.message, payload: job.data },
-          ]);
+          await recordDeadLetters(deps.sql, [refusedJobLetter(queue, job, err)]);
           log().warn({ reason: err.message }, 'job refused');
         }
         throw err;

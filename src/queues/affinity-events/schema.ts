@@ -1,14 +1,26 @@
 import { z } from 'zod';
-import { idSchema, isoTimestamp, textSchema } from '../common.ts';
+import { idSchema, isoTimestamp, plainString, textSchema } from '../common.ts';
+import { METADATA_LIMITS, freeFormProblem } from '../free-form.ts';
 
 /** Most units one per-unit event may carry (a gift of 1e6 items is already absurd; beyond is a bug upstream). */
 export const MAX_UNITS = 1_000_000;
 
-/** Free-form context from the caller; only `units` (for per_unit rules) has a meaning to tally. */
+/**
+ * Free-form context from the caller; only `units` (for per_unit rules) has a meaning to tally. At most 16 KB of JSON
+ * and 32 levels deep, strings and keys like any payload string (contract v2 §3) — checked on the value as sent,
+ * before zod copies it (zod drops a `__proto__` key silently; it is refused instead).
+ */
 export const affinityMetadataSchema = z
-  .object({ units: z.number().int('units must be an integer').min(1, 'units must be at least 1').max(MAX_UNITS).optional() })
-  .catchall(z.unknown())
-  .refine((m) => JSON.stringify(m).length <= 4096, 'metadata must be at most 4 KB of JSON');
+  .unknown()
+  .superRefine((m, ctx) => {
+    const problem = freeFormProblem(m, METADATA_LIMITS);
+    if (problem) ctx.addIssue({ code: 'custom', message: `metadata: ${problem}` });
+  })
+  .pipe(
+    z
+      .object({ units: z.number().int('units must be an integer').min(1, 'units must be at least 1').max(MAX_UNITS).optional() })
+      .catchall(z.unknown()),
+  );
 
 export const affinityEventSchema = z
   .object({
@@ -18,7 +30,7 @@ export const affinityEventSchema = z
     device_id: idSchema,
     rule_key: idSchema,
     /** Where the event came from (device, phone, …): logged and pushed, never interpreted. */
-    source: z.string().min(1).max(64),
+    source: plainString(64).min(1),
     /** Drives cooldowns and natural days; default: when the job was enqueued. */
     occurred_at: isoTimestamp.optional(),
     metadata: affinityMetadataSchema.optional(),

@@ -1,14 +1,28 @@
 import { z } from 'zod';
-import { amountSchema, idSchema, isoTimestamp, textSchema } from '../common.ts';
+import { amountSchema, descriptionSchema, idSchema, isoTimestamp, plainString, textSchema } from '../common.ts';
+
+/**
+ * Bounds on reported usage (decided for issue 10): far beyond any real piece of work, yet small enough that no
+ * price, stored value or hourly usage sum can overflow a PostgreSQL bigint (1e20 seconds once did, failing its
+ * whole batch). A charge beyond them is bad input.
+ */
+export const USAGE_LIMITS = {
+  /** ~31.7 years of audio or video in one charge. */
+  seconds: 1e9,
+  /** A gigabyte of text. */
+  charCount: 1e9,
+  /** A trillion tokens in one call: 9 million such calls in one user-hour before the rollup's bigint could overflow. */
+  tokens: 1e12,
+} as const;
 
 export const usageSchema = z
   .object({
-    seconds: z.number().finite().min(0).optional(),
-    input_seconds: z.number().finite().min(0).optional(),
-    char_count: z.number().int().min(0).optional(),
-    input_tokens: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
-    output_tokens: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
-    model: z.string().min(1).max(128).optional(),
+    seconds: z.number().finite().min(0).max(USAGE_LIMITS.seconds).optional(),
+    input_seconds: z.number().finite().min(0).max(USAGE_LIMITS.seconds).optional(),
+    char_count: z.number().int().min(0).max(USAGE_LIMITS.charCount).optional(),
+    input_tokens: z.number().int().min(0).max(USAGE_LIMITS.tokens).optional(),
+    output_tokens: z.number().int().min(0).max(USAGE_LIMITS.tokens).optional(),
+    model: plainString(128).min(1).optional(),
   })
   .strict();
 
@@ -25,7 +39,7 @@ export const chargeSchema = z
     policy: z.enum(['postpaid', 'guarded']).optional(),
     hold_id: idSchema.optional(),
     occurred_at: isoTimestamp.optional(),
-    description: textSchema.optional(),
+    description: descriptionSchema.optional(),
   })
   .strict()
   .refine((c) => c.policy !== undefined || c.hold_id !== undefined, {

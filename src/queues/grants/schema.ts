@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { amountSchema, idSchema, isoTimestamp, textSchema } from '../common.ts';
+import { amountSchema, descriptionSchema, idSchema, isoTimestamp, plainString } from '../common.ts';
 
 export const grantSchema = z
   .object({
@@ -13,7 +13,7 @@ export const grantSchema = z
     source_id: idSchema.optional(),
     /** Defaults to the asset's default_expiry_days; null = never. */
     expires_at: isoTimestamp.nullable().optional(),
-    description: textSchema.optional(),
+    description: descriptionSchema.optional(),
   })
   .strict();
 
@@ -21,9 +21,9 @@ export const rewardEventSchema = z
   .object({
     type: z.literal('reward.event'),
     event_id: idSchema,
-    event_type: z.string().min(1).max(128),
+    event_type: plainString(128).min(1),
     /** Missing or empty: the newest version the reward rule lists. */
-    event_version: z.string().max(32).optional(),
+    event_version: plainString(32).optional(),
     receiver_user_id: idSchema,
     source_ref_id: idSchema,
     occurred_at: isoTimestamp.optional(),
