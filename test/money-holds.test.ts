@@ -85,9 +85,9 @@ describe('holds', () => {
     expect(await balance('est')).toMatchObject({ balance: 100, held: 10, available: 90 });
     const unknownModel = await hold('est', { usage_estimate: { model: 'no-such-model', output_tokens: 5 } });
     expect(unknownModel.status).toBe(422);
-    // An estimate past 2^53 − 1 cannot be held (nor stored exactly): 422, not a 500 from a bigint overflow.
+    // A usage past the bounds a charge may report (USAGE_LIMITS) is bad input: 400, never a 500 from a bigint overflow.
     const huge = await tally.http('POST', '/v1/holds', { event_id: id('h'), user_id: 'est', asset: 'points', source_type: 'video', usage_estimate: { input_seconds: 1e17 }, ttl_seconds: 60 });
-    expect(huge).toMatchObject({ status: 422, body: { error: { code: 'invalid_usage' } } });
+    expect(huge).toMatchObject({ status: 400, body: { error: { code: 'invalid_request' } } });
   });
 
   it('settles lower: charges the actual cost and releases the rest', async () => {

@@ -895,6 +895,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        amount_cents?: number | string;
                         order_id: string;
                         /** Format: date-time */
                         paid_at: string;
@@ -1542,11 +1543,7 @@ export interface components {
         AffinityEventPayload: {
             device_id: string;
             event_id: string;
-            metadata?: {
-                units?: number;
-            } & {
-                [key: string]: unknown;
-            };
+            metadata?: unknown;
             /** Format: date-time */
             occurred_at?: string;
             rule_key: string;

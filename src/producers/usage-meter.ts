@@ -1,4 +1,4 @@
-import { chargeSchema } from '../queues/charges/schema.ts';
+import { USAGE_LIMITS, chargeSchema } from '../queues/charges/schema.ts';
 import { describeIssues } from '../queues/common.ts';
 import { PayloadError, type ChargeInput, type SendOptions, type TallyProducer } from './index.ts';
 
@@ -122,6 +122,7 @@ function whole(n: unknown): number {
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
 }
 
+/** Clamped to what a charge may carry (USAGE_LIMITS), so a meter never emits a charge the workers refuse. */
 function capped(n: number): number {
-  return Math.min(n, Number.MAX_SAFE_INTEGER);
+  return Math.min(n, USAGE_LIMITS.tokens);
 }
