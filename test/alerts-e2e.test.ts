@@ -132,7 +132,16 @@ describe('alerts and webhooks, end to end', () => {
     await waitFor('the logs of 145 charges', async () => applied[0]! + applied[1]! >= 145, 10_000);
     expect(applied[0]).toBeGreaterThan(0);
     expect(applied[1]).toBeGreaterThan(0);
-    const alerts = await outboxOf(w, ['bo'], ['alert']);
+    // Every charge has committed: the alerts written are final (sequenced by the relay or not yet).
+    const written = await w.sql<{ data: Record<string, unknown> }[]>`SELECT data FROM outbox WHERE type = 'alert' AND user_id = 'bo' ORDER BY outbox_id`;
+    expect(written.map((a) => a.data)).toMatchObject([
+      { kind: 'low_balance', balance: 90 },
+      { kind: 'low_balance', balance: 90 },
+    ]);
+    const alerts = await waitFor('both alerts in the feed', async () => {
+      const rows = await outboxOf(w, ['bo'], ['alert']);
+      return rows.length === 2 ? rows : undefined;
+    });
     expect(alerts.map((a) => a.data)).toMatchObject([
       { kind: 'low_balance', balance: 90 },
       { kind: 'low_balance', balance: 90 },
