@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { EXAMPLE_CONFIG } from '../src/cli/dev.ts';
 import { ConfigCache } from '../src/config/store.ts';
 import { runLedger } from '../src/ledger/transaction.ts';
 import { placeHold } from '../src/money/holds.ts';
@@ -50,7 +53,7 @@ async function mixed(round: string) {
   const report = await runLedger(db.sql, configs, cmds);
   const cost = db.stop();
   expect(outcomesOf(report.outcomes)).toEqual(['applied', 'applied', 'applied', 'applied', 'applied', 'applied']);
-  return cost;
+  return Object.assign(cost, { alerts: report.alerts });
 }
 
 /** The same with debt in play: a charge into debt, a grant paying an older debt, a refund of a debt-paid charge. */
@@ -62,7 +65,7 @@ async function indebted(round: string) {
   const report = await runLedger(db.sql, configs, cmds);
   const cost = db.stop();
   expect(outcomesOf(report.outcomes)).toEqual(['applied', 'applied', 'applied']);
-  return cost;
+  return Object.assign(cost, { alerts: report.alerts });
 }
 
 const summary = (c: { roundTrips: number; statements: string[] }) => ({ roundTrips: c.roundTrips, statements: c.statements.length });
@@ -72,8 +75,9 @@ describe('the ledger transaction', () => {
     await mixed('warm'); // prepares every statement on the one connection
     const cost = await mixed('measured');
     // Before the phases were named (7a3a16c): 5 round trips, 24 statements (BEGIN and COMMIT included). The
-    // refunded charge is now looked up with the clock, in the first round trip.
-    expect(summary(cost), cost.statements.join('\n')).toEqual({ roundTrips: 4, statements: 24 });
+    // refunded charge is now looked up with the clock, in the first round trip. The money-flow deltas (issue 12)
+    // are one more statement in the write phase's pipeline: 24 → 25, no round trip.
+    expect(summary(cost), cost.statements.join('\n')).toEqual({ roundTrips: 4, statements: 25 });
     await expectInvariants(world.sql);
   });
 
@@ -81,8 +85,29 @@ describe('the ledger transaction', () => {
     await indebted('warm');
     const cost = await indebted('measured');
     // Debts cost statements only where there is debt — load open debts, write debts, write payments: 19 before
-    // (7a3a16c) → 22 — and never a round trip (5 before → 4, as above).
-    expect(summary(cost), cost.statements.join('\n')).toEqual({ roundTrips: 4, statements: 22 });
+    // (7a3a16c) → 22 — and never a round trip (5 before → 4, as above). Money-flow deltas: 22 → 23.
+    expect(summary(cost), cost.statements.join('\n')).toEqual({ roundTrips: 4, statements: 23 });
+    await expectInvariants(world.sql);
+  });
+
+  it('with alert rules crossed: alerts cost no statement and no round trip (outbox rows and the account UPDATE)', async () => {
+    await world.applyConfig({
+      ...(parseYaml(readFileSync(EXAMPLE_CONFIG, 'utf8')) as object),
+      // Thresholds the measured transactions cross: a 150 → 140 (points), b 70 → 65 (credits), e 10 → −40
+      // (points, overdrawn).
+      alerts: { low_balance: [{ asset: 'points', below: 145 }, { asset: 'credits', below: 70 }], overdrawn: [{ asset: 'points' }, { asset: 'credits' }] },
+    });
+    await mixed('alerts-warm');
+    await indebted('alerts-warm');
+    const mixedCost = await mixed('alerts');
+    const debtCost = await indebted('alerts');
+    expect(summary(mixedCost), mixedCost.statements.join('\n')).toEqual({ roundTrips: 4, statements: 25 });
+    expect(summary(debtCost), debtCost.statements.join('\n')).toEqual({ roundTrips: 4, statements: 23 });
+    expect(mixedCost.alerts).toEqual([
+      { kind: 'low_balance', asset: 'points' },
+      { kind: 'low_balance', asset: 'credits' },
+    ]);
+    expect(debtCost.alerts).toEqual([{ kind: 'overdrawn', asset: 'points' }]); // e was below 145 already
     await expectInvariants(world.sql);
   });
 });

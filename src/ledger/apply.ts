@@ -1,5 +1,7 @@
+import type { AlertSent } from '../alerts/counted.ts';
 import type { ConfigDocument } from '../config/document.ts';
 import type { Tx } from '../db/client.ts';
+import { watchAlerts } from './alerts.ts';
 import { applyInOrder } from './apply-in-order.ts';
 import type { CommandOutcome, LedgerCommand } from './commands.ts';
 import { decideDuplicates, lockAndFindDecisions } from './lock.ts';
@@ -24,6 +26,8 @@ export interface ApplyReport {
   outboxRows: number;
   /** Batches this transaction expired, and what they held. */
   expired: { batches: number; amount: bigint };
+  /** Balance alerts written (counted once the transaction commits). */
+  alerts: AlertSent[];
 }
 
 /**
@@ -35,7 +39,9 @@ export interface ApplyReport {
  * 3. decide duplicates — a replay answers noop_duplicate before any config-dependent verdict counts;
  * 4. load — open batches and debts, holds, refunded charges, reward counters, ids (one round trip);
  * 5. apply in order — close what lapsed, then each command through the domain functions;
- * 6. write — entries, allocations, batches, debts, accounts, decisions, outbox rows: set-based, pipelined.
+ * 5½. watch — the balance alerts the entries cross (edge-triggered, state kept with the account);
+ * 6. write — entries, allocations, batches, debts, accounts, decisions, outbox rows, money-flow deltas:
+ *    set-based, pipelined.
  */
 export async function applyLedgerCommands(tx: Tx, cmds: LedgerCommand[], ctx: ApplyContext): Promise<ApplyReport> {
   const st = newLedgerTx(cmds, ctx.config, ctx.now);
@@ -44,6 +50,7 @@ export async function applyLedgerCommands(tx: Tx, cmds: LedgerCommand[], ctx: Ap
   decideDuplicates(st);
   await load(tx, st);
   applyInOrder(st);
+  const alerts = watchAlerts(st);
   await write(tx, st);
-  return { outcomes: st.outcomes.map((o) => o!), expired: st.expired, outboxRows: st.pending.length };
+  return { outcomes: st.outcomes.map((o) => o!), expired: st.expired, outboxRows: st.pending.length + alerts.length, alerts };
 }

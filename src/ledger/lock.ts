@@ -1,4 +1,5 @@
 import type { Tx } from '../db/client.ts';
+import type { AccountState } from '../domain/account.ts';
 import { PermanentJobError } from '../errors.ts';
 import type { ApplyResult } from './commands.ts';
 import { accountKey, eventKey, fail, postpone, type LedgerTx } from './state.ts';
@@ -27,7 +28,7 @@ export async function lockAndFindDecisions(tx: Tx, st: LedgerTx, alsoExpire: { u
   // committed in between (in another process). Look again with every lock held — only then, one round trip.
   const decided = created ? await find() : first;
   for (const r of rows) {
-    st.accounts.set(accountKey(r.user_id, r.asset), {
+    const acct: AccountState = {
       id: r.account_id,
       userId: r.user_id,
       asset: r.asset,
@@ -40,7 +41,9 @@ export async function lockAndFindDecisions(tx: Tx, st: LedgerTx, alsoExpire: { u
       debts: [],
       touched: new Set(),
       touchedDebts: new Set(),
-    });
+    };
+    st.accounts.set(accountKey(r.user_id, r.asset), acct);
+    st.alertsFired.set(acct, r.alerts_fired);
   }
   for (const d of decided) st.decided.set(eventKey(d.queue, d.event_id), d);
 }

@@ -1,3 +1,4 @@
+import type { BalanceRule } from '../alerts/balance-rules.ts';
 import type { ConfigDocument, PricingRule } from '../config/document.ts';
 import type { AccountState, BatchState, DebtState, Effect, EntryDraft } from '../domain/account.ts';
 import type { ChargeLedger, PlannedPart } from '../domain/refund.ts';
@@ -116,6 +117,11 @@ export interface LedgerTx {
   /** Provisional ids handed to new batches (PROVISIONAL + n), in creation order. */
   newBatches: bigint;
   expired: { batches: number; amount: bigint };
+
+  /** lock, then watch: the balance-alert keys that have fired, per account (persisted with it; alerts.ts). */
+  alertsFired: Map<AccountState, string[]>;
+  /** watch: the balance alerts each entry crossed, written as outbox rows right after its balance_changed. */
+  alerts: Map<PendingEntry, BalanceRule[]>;
 }
 
 export function newLedgerTx(cmds: LedgerCommand[], config: ConfigDocument, now: Date): LedgerTx {
@@ -148,6 +154,8 @@ export function newLedgerTx(cmds: LedgerCommand[], config: ConfigDocument, now: 
     chargeRefunds: new Map(),
     newBatches: 0n,
     expired: { batches: 0, amount: 0n },
+    alertsFired: new Map(),
+    alerts: new Map(),
   };
 }
 

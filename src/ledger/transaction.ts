@@ -1,3 +1,4 @@
+import { alertsCommitted } from '../alerts/counted.ts';
 import type { ConfigCache } from '../config/store.ts';
 import type { Sql } from '../db/client.ts';
 import { applyLedgerCommands, type ApplyContext, type ApplyReport } from './apply.ts';
@@ -27,5 +28,6 @@ export async function runLedger(
     return applyLedgerCommands(tx, cmds, { ...extra, config: config.doc, now: clock!.now, early });
   })) as ApplyReport;
   outboxCommitted(report.outboxRows);
+  alertsCommitted(report.alerts);
   return report;
 }

@@ -1,3 +1,4 @@
+import { balanceAlertData } from '../alerts/messages.ts';
 import type { Tx } from '../db/client.ts';
 import type { BatchState } from '../domain/account.ts';
 import type { LedgerTx, PendingEntry } from './state.ts';
@@ -12,6 +13,8 @@ import { insertProcessed } from './sql/processed-events.ts';
 import { insertRefunds, type NewRefund } from './sql/refunds.ts';
 import { addRewardCounts } from './sql/reward-counters.ts';
 import { HOUR_MS, addUsage, type UsageDelta } from './sql/usage.ts';
+import { insertFlowDeltas } from './sql/money-flow.ts';
+import { flowDeltas } from '../money-flow/deltas.ts';
 
 export const PROVISIONAL = 1n << 62n; // ids of new batches while computing: above every real id, in creation order
 
@@ -47,6 +50,7 @@ export async function write(tx: Tx, st: LedgerTx): Promise<void> {
     insertAllocations(tx, rows.allocations),
     insertDebtPayments(tx, rows.payments),
     insertRefunds(tx, refundRows(st, realBatchId)),
+    insertFlowDeltas(tx, flowDeltas(pending.map((p) => ({ ...p.draft, account: p.acct, asset: p.acct.asset })))),
     deadLetters.length > 0 ? recordDeadLetters(tx, deadLetters) : undefined,
   ]);
 }
@@ -80,7 +84,8 @@ function entryRows(st: LedgerTx, realBatchId: (b: BatchState) => bigint) {
   const debts: DebtWrite[] = [];
   const outbox: OutboxRow[] = [];
   const createdAt = st.now.toISOString();
-  for (const { draft, acct, meta, id } of st.pending) {
+  for (const p of st.pending) {
+    const { draft, acct, meta, id } = p;
     const entryId = String(id);
     entries.push({
       entry_id: entryId,
@@ -121,6 +126,8 @@ function entryRows(st: LedgerTx, realBatchId: (b: BatchState) => bigint) {
     if (d?.isNew) debts.push({ charge_entry_id: entryId, account_id: String(acct.id), amount: String(d.amount), remaining: String(d.remaining), refunded: String(d.refunded) });
     // Every entry announces the balance it left (balance_changed), one outbox row each.
     outbox.push({ user_id: acct.userId, type: 'balance_changed', data: { asset: acct.asset, balance: Number(draft.balanceAfter), transaction_id: entryId } });
+    // The alerts this entry crossed (alerts.ts) follow the balance_changed they are about.
+    for (const rule of st.alerts.get(p) ?? []) outbox.push({ user_id: acct.userId, type: 'alert', data: { ...balanceAlertData(rule, acct.asset, draft.balanceAfter, entryId) } });
   }
   for (const acct of st.accounts.values()) {
     for (const d of acct.touchedDebts) {
@@ -146,6 +153,7 @@ function changedAccounts(st: LedgerTx) {
     total_granted: String(a.totalGranted),
     total_consumed: String(a.totalConsumed),
     total_expired: String(a.totalExpired),
+    alerts_fired: st.alertsFired.get(a) ?? [],
   }));
 }
 

@@ -39,7 +39,7 @@ export function jobStatsText(stats: JobStats | undefined): string {
   return `${lines.join('\n')}\n`;
 }
 
-export const SCRAPE_PARTS = ['queues', 'outbox', 'dead_letters', 'reconcile', 'db', 'jobs'] as const;
+export const SCRAPE_PARTS = ['queues', 'outbox', 'dead_letters', 'reconcile', 'db', 'jobs', 'money_flow', 'webhook_fanout'] as const;
 export type ScrapePart = (typeof SCRAPE_PARTS)[number];
 
 export function scrapeErrorsText(errors: ReadonlySet<string>): string {

@@ -6,6 +6,9 @@ import { safeEqual } from '../http/auth.ts';
 import { readJobStats } from './job-stats.ts';
 import { jobStatsText, scrapeErrorsText, type ScrapePart } from './metrics-text.ts';
 import { dbConnections, deadLetterCount, lastReconcile, outboxLag, queueSnapshots, within, type OutboxLag, type QueueSnapshot } from './snapshot.ts';
+import { moneyFlowText } from '../money-flow/metrics-text.ts';
+import { readMoneyFlow, type MoneyFlow } from '../money-flow/rollup.ts';
+import { fanoutBehind } from '../webhooks/fanout.ts';
 
 /**
  * prom-client's default metrics that `promtool check metrics` rejects: gauges named `_total` (a suffix kept for
@@ -13,13 +16,18 @@ import { dbConnections, deadLetterCount, lastReconcile, outboxLag, queueSnapshot
  */
 const MISNAMED_DEFAULTS = ['tally_nodejs_active_handles_total', 'tally_nodejs_active_requests_total', 'tally_nodejs_active_resources_total'];
 
-/** The reads a scrape would repeat: PostgreSQL (outbox lag, dead letters, connections) and the per-queue Redis scripts. */
+/**
+ * The reads a scrape would repeat: PostgreSQL (outbox lag, dead letters, connections, the money-flow rollup, the
+ * webhook fan-out's cursor) and the per-queue Redis scripts.
+ */
 interface Snapshot {
   at: number;
   queues?: QueueSnapshot[];
   outbox?: OutboxLag;
   deadLetters?: number;
   conns?: Record<string, number>;
+  money?: MoneyFlow[];
+  fanoutBehind?: bigint;
   errors: Set<ScrapePart>;
 }
 
@@ -47,6 +55,7 @@ export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
   const dbConns = new Gauge({ name: 'tally_db_connections', help: 'PostgreSQL connections held by tally processes, by state', labelNames: ['state'], registers: [registry] });
   new Gauge({ name: 'tally_db_pool_max', help: 'PostgreSQL pool size of each tally process (TALLY_DB_POOL)', registers: [registry] }).set(ctx.env.TALLY_DB_POOL);
   const snapshotAge = new Gauge({ name: 'tally_metrics_snapshot_age_seconds', help: 'Age of the cached queue, outbox and connection readings in this scrape', registers: [registry] });
+  const fanoutBehindRows = new Gauge({ name: 'tally_webhook_fanout_behind', help: 'Outbox feed rows the webhook fan-out has not turned into deliveries yet', registers: [registry] });
   const refreshes = new Counter({ name: 'tally_metrics_snapshot_refreshes_total', help: 'Times this process re-read queues, outbox and connections for /metrics', registers: [registry] });
 
   const attempt = async <T>(errors: Set<ScrapePart>, part: ScrapePart, fn: () => Promise<T>): Promise<T | undefined> => {
@@ -66,13 +75,15 @@ export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
       refreshes.inc();
       cached = (async () => {
         const errors = new Set<ScrapePart>();
-        const [queues, outbox, dead, conns] = await Promise.all([
+        const [queues, outbox, dead, conns, money, behind] = await Promise.all([
           attempt(errors, 'queues', () => queueSnapshots(ctx)),
           attempt(errors, 'outbox', () => outboxLag(ctx)),
           attempt(errors, 'dead_letters', () => deadLetterCount(ctx)),
           attempt(errors, 'db', () => dbConnections(ctx)),
+          attempt(errors, 'money_flow', () => readMoneyFlow(ctx.sql)),
+          attempt(errors, 'webhook_fanout', () => fanoutBehind(ctx.sql)),
         ]);
-        return { at: Date.now(), queues, outbox, deadLetters: dead, conns, errors };
+        return { at: Date.now(), queues, outbox, deadLetters: dead, conns, money, fanoutBehind: behind, errors };
       })();
       void cached.then((s) => {
         const left = ttl - (Date.now() - s.at);
@@ -95,6 +106,7 @@ export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
       outboxLagS.set(s.outbox.oldest_seconds);
     }
     if (s.deadLetters !== undefined) deadLetters.set(s.deadLetters);
+    if (s.fanoutBehind !== undefined) fanoutBehindRows.set(Number(s.fanoutBehind));
     dbConns.reset();
     for (const [state, n] of Object.entries(s.conns ?? {})) dbConns.set({ state }, n);
     snapshotAge.set((Date.now() - s.at) / 1000);
@@ -116,7 +128,7 @@ export function metricsRoutes(app: FastifyInstance, ctx: AppContext): void {
     for (const e of snap.errors) errors.add(e);
     show(snap, reconcile);
     // Modules that count things in-process (push) register on prom-client's default registry.
-    const text = (await registry.metrics()) + (await defaultRegistry.metrics()) + jobStatsText(jobs) + scrapeErrorsText(errors);
+    const text = (await registry.metrics()) + (await defaultRegistry.metrics()) + jobStatsText(jobs) + moneyFlowText(snap.money) + scrapeErrorsText(errors);
     return reply.type(registry.contentType).send(text);
   });
 }

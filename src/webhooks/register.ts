@@ -1,4 +1,4 @@
-// The webhooks module: the `webhooks` worker (worker role) and `tally webhooks dead|replay`.
+// The webhooks module: the outbox fan-out and the `webhooks` worker (worker role), and `tally webhooks dead|replay`.
 import { parseArgs } from 'node:util';
 import { printJson, registerCommand, UsageError } from '../cli/registry.ts';
 import { createContext } from '../context.ts';
@@ -6,12 +6,15 @@ import { createLogger } from '../log.ts';
 import { onRoleStart } from '../roles.ts';
 import { listDeadDeliveries, replayDeadDeliveries } from './dead.ts';
 import { WEBHOOKS_QUEUE } from './delivery.ts';
+import { startFanout } from './fanout-runner.ts';
 import { startWebhookWorker } from './worker.ts';
 
 onRoleStart('worker', async (ctx) => {
   const worker = startWebhookWorker(ctx);
   return { close: () => worker.close() };
 });
+// The outbox → deliveries fan-out: every worker process runs one; one at a time does the work (fanout.ts).
+onRoleStart('worker', (ctx) => startFanout(ctx));
 
 const USAGE = 'tally webhooks dead [--webhook ID] [--limit N] | tally webhooks replay (DELIVERY_ID… | --webhook ID | --all)';
 

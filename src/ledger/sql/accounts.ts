@@ -9,6 +9,8 @@ export interface AccountRow {
   total_granted: bigint;
   total_consumed: bigint;
   total_expired: bigint;
+  /** The balance-alert keys that have fired and not cleared (src/alerts/balance-rules.ts). */
+  alerts_fired: string[];
 }
 
 /**
@@ -42,14 +44,14 @@ async function selectForUpdate(tx: Tx, sorted: { userId: string; asset: string }
   const users = sorted.map((p) => p.userId);
   if (nowait) {
     return tx<AccountRow[]>`
-      SELECT a.account_id, a.user_id, a.asset, a.balance, a.debt, a.total_granted, a.total_consumed, a.total_expired
+      SELECT a.account_id, a.user_id, a.asset, a.balance, a.debt, a.total_granted, a.total_consumed, a.total_expired, a.alerts_fired
       FROM accounts a JOIN unnest(${users}::text[], ${sorted.map((p) => p.asset)}::text[]) AS p(u, a2) ON a.user_id = p.u AND a.asset = p.a2
       WHERE a.user_id = ANY(${[...new Set(users)]}::text[])
       ORDER BY a.user_id, a.asset
       FOR UPDATE OF a NOWAIT`;
   }
   return tx<AccountRow[]>`
-    SELECT a.account_id, a.user_id, a.asset, a.balance, a.debt, a.total_granted, a.total_consumed, a.total_expired
+    SELECT a.account_id, a.user_id, a.asset, a.balance, a.debt, a.total_granted, a.total_consumed, a.total_expired, a.alerts_fired
     FROM accounts a JOIN unnest(${users}::text[], ${sorted.map((p) => p.asset)}::text[]) AS p(u, a2) ON a.user_id = p.u AND a.asset = p.a2
     WHERE a.user_id = ANY(${[...new Set(users)]}::text[]) -- an index probe per user, whatever the plan guesses of unnest
     ORDER BY a.user_id, a.asset
@@ -63,14 +65,16 @@ export interface AccountUpdate {
   total_granted: string;
   total_consumed: string;
   total_expired: string;
+  alerts_fired: string[];
 }
 
 export async function updateAccounts(tx: Tx, rows: AccountUpdate[]): Promise<void> {
   if (rows.length === 0) return;
   await tx`
     UPDATE accounts a SET balance = r.balance, debt = r.debt, total_granted = r.total_granted,
-      total_consumed = r.total_consumed, total_expired = r.total_expired, version = a.version + 1, updated_at = now()
+      total_consumed = r.total_consumed, total_expired = r.total_expired, alerts_fired = r.alerts_fired,
+      version = a.version + 1, updated_at = now()
     FROM jsonb_to_recordset(${tx.json(rows as never)}::jsonb)
-      AS r(account_id bigint, balance bigint, debt bigint, total_granted bigint, total_consumed bigint, total_expired bigint)
+      AS r(account_id bigint, balance bigint, debt bigint, total_granted bigint, total_consumed bigint, total_expired bigint, alerts_fired text[])
     WHERE a.account_id = r.account_id AND a.account_id = ANY(${rows.map((r) => r.account_id)}::bigint[])`;
 }
