@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { naturalDay } from '../src/domain/calendar.ts';
-import { crossedLevels, dayKey, decideDecay, decideEvent, levelFor, progressOf, ruleAmount, type EventInput } from '../src/domain/affinity.ts';
+import { crossedLevels, dayKey, decideDecay, decideEvent, levelFor, progressOf, ruleAmount, type EventInput, type LevelLike } from '../src/domain/affinity.ts';
 
 const levels = [
   { level: 1, threshold: 0, rewards: [] },
@@ -82,6 +82,11 @@ describe('affinity domain: the rule pipeline', () => {
     expect(decideEvent({ ...base, rule: rude, value: 4 })).toEqual({ outcome: 'applied', change: -4 });
     expect(decideEvent({ ...base, rule: rude, value: 0 })).toEqual({ outcome: 'noop_value_boundary', change: 0 });
   });
+  it('caps bound gains only: a rule worth nothing is not refused by a cap that has room', () => {
+    const nothing = { ...chat, delta: 0 };
+    expect(decideEvent({ ...base, rule: nothing })).toEqual({ outcome: 'noop_value_boundary', change: 0 });
+    expect(decideEvent({ ...base, rule: { ...nothing, daily_cap: undefined } })).toEqual({ outcome: 'noop_value_boundary', change: 0 });
+  });
   it('clamps at max_affinity', () => {
     expect(decideEvent({ ...base, value: 999 })).toEqual({ outcome: 'applied', change: 1 });
     expect(decideEvent({ ...base, value: 1000 })).toEqual({ outcome: 'noop_value_boundary', change: 0 });
@@ -98,6 +103,37 @@ describe('affinity domain: levels', () => {
     expect(crossedLevels(levels, 50, 300).map((l) => l.level)).toEqual([2, 3, 4]);
     expect(crossedLevels(levels, 100, 150)).toEqual([]);
     expect(crossedLevels(levels, 300, 50)).toEqual([]);
+  });
+  it('levels may come in any order; at one threshold the higher level counts, and a jump crosses both lowest first', () => {
+    const shuffled = [levels[2]!, levels[0]!, levels[3]!, levels[1]!];
+    expect(levelFor(shuffled, 199)).toBe(2);
+    expect(crossedLevels(shuffled, 50, 300).map((l) => l.level)).toEqual([2, 3, 4]);
+    expect(progressOf(shuffled, 150)).toEqual({ value: 150, level: 2, next_level: 3, next_threshold: 200, progress: 0.5 });
+    const twins = [{ level: 6, threshold: 100, rewards: [] }, { level: 5, threshold: 100, rewards: [] }, { level: 1, threshold: 0, rewards: [] }];
+    expect(levelFor(twins, 100)).toBe(6);
+    expect(crossedLevels(twins, 0, 100).map((l) => l.level)).toEqual([5, 6]);
+  });
+  it('property: a level table means the same in any order', () => {
+    const table = fc.uniqueArray(fc.record({ level: fc.integer({ min: 0, max: 20 }), threshold: fc.integer({ min: 0, max: 500 }), rewards: fc.constant<LevelLike['rewards']>([]) }), {
+      selector: (l) => l.level,
+      maxLength: 6,
+    });
+    fc.assert(
+      fc.property(table, fc.integer({ min: 0, max: 600 }), fc.integer({ min: 0, max: 600 }), (t, a, b) => {
+        const sorted = [...t].sort((x, y) => x.threshold - y.threshold || x.level - y.level);
+        // The model: walk the table in order; the last level reached counts.
+        let level = 0;
+        for (const l of sorted) if (l.threshold <= a) level = l.level;
+        expect(levelFor(t, a)).toBe(level);
+        expect(crossedLevels(t, a, b)).toEqual(sorted.filter((l) => a < l.threshold && l.threshold <= b));
+        expect(progressOf(t, a).level).toBe(level);
+      }),
+    );
+  });
+  it('progress at a threshold is 0 towards the next; below every threshold it is level 0 on the way to the first', () => {
+    expect(progressOf(levels, 100)).toEqual({ value: 100, level: 2, next_level: 3, next_threshold: 200, progress: 0 });
+    const fromTen = [{ level: 1, threshold: 10, rewards: [] }];
+    expect(progressOf(fromTen, 5)).toEqual({ value: 5, level: 0, next_level: 1, next_threshold: 10, progress: 0.5 });
   });
   it('progress towards the next level', () => {
     expect(progressOf(levels, 150)).toEqual({ value: 150, level: 2, next_level: 3, next_threshold: 200, progress: 0.5 });

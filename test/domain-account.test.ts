@@ -160,3 +160,211 @@ describe('FIFO burn, debt and expiry', () => {
     );
   });
 });
+
+describe('guarded charges', () => {
+  it('apply when the available balance (balance − held) covers them exactly, and are refused one point above', () => {
+    const a = account();
+    give(a, 10, null);
+    expect(consume(a, 8n, 'guarded', 0, 3n)).toBeNull();
+    expect(consume(a, 7n, 'guarded', 0, 3n)).toMatchObject({ amount: -7n, balanceAfter: 3n });
+    expect(consume(a, 3n, 'guarded')).toMatchObject({ balanceAfter: 0n });
+    invariants(a);
+  });
+
+  it('that cannot be afforded are refused, never a LimitError, even when their amount would overflow a total', () => {
+    // total_consumed at the limit, nothing left: refused, like any unaffordable charge.
+    const spent = account();
+    give(spent, Number(MAX_AMOUNT), null);
+    consume(spent, MAX_AMOUNT, 'postpaid');
+    expect(consume(spent, 1n, 'guarded')).toBeNull();
+    // In debt up to the limit: the debt does not make room.
+    const owing = account();
+    consume(owing, MAX_AMOUNT, 'postpaid');
+    expect(consume(owing, 1n, 'guarded')).toBeNull();
+    // Held points do not make room either.
+    const holding = account();
+    give(holding, Number(MAX_AMOUNT), null);
+    consume(holding, MAX_AMOUNT - 5n, 'postpaid');
+    expect(consume(holding, 6n, 'guarded', 0, 5n)).toBeNull();
+    expect(holding.totalConsumed).toBe(MAX_AMOUNT - 5n);
+  });
+});
+
+describe('burn order', () => {
+  it('batches with the same expiry burn in creation order, also after a refund put the older one back', () => {
+    for (const expiresAt of [null, 5_000]) {
+      const a = account();
+      const older = give(a, 10, expiresAt).batch!;
+      const newer = give(a, 10, expiresAt).batch!;
+      consume(a, 10n, 'postpaid'); // empties `older`, which leaves the open list
+      expect(a.batches).toEqual([newer]);
+      restore(a, [{ batch: older, amount: 4n }], 0);
+      expect(a.batches).toEqual([older, newer]);
+      expect(consume(a, 5n, 'guarded')!.allocations.map((x) => [x.batch, x.amount])).toEqual([
+        [older, 4n],
+        [newer, 1n],
+      ]);
+      invariants(a);
+    }
+  });
+});
+
+describe('debts', () => {
+  it('a grant pays several debts oldest first; the open list keeps only batches that still hold something', () => {
+    const a = account();
+    consume(a, 3n, 'postpaid');
+    consume(a, 4n, 'postpaid');
+    const [first, second] = a.debts;
+    const g = give(a, 10, null);
+    expect(g.payments.map((p) => [p.debt, p.batch, p.amount])).toEqual([
+      [first, g.batch, 3n],
+      [second, g.batch, 4n],
+    ]);
+    expect(a.debts).toEqual([]);
+    expect(give(a, 1, null).payments).toEqual([]); // no debt left: nothing to pay
+    // A grant of exactly the debt leaves its batch empty: it is not kept open.
+    consume(a, 11n, 'postpaid'); // 4 burned, 7 into debt
+    const payer = give(a, 7, null);
+    expect(payer.batch!.remaining).toBe(0n);
+    expect(a.batches).toEqual([]);
+    invariants(a);
+  });
+
+  it('one refund can pay a debt from several batches: one payment per debt and batch', () => {
+    const a = account();
+    const x = give(a, 5, 1_000).batch!;
+    const y = give(a, 5, null).batch!;
+    consume(a, 10n, 'postpaid'); // burns x and y
+    consume(a, 8n, 'postpaid'); // all debt
+    const debt = a.debts[0]!;
+    const { entry } = restore(a, [{ batch: y, amount: 5n }, { batch: x, amount: 5n }], 0);
+    expect(entry!.allocations.map((al) => [al.batch, al.amount])).toEqual([
+      [y, 5n],
+      [x, 5n],
+    ]);
+    expect(entry!.payments.map((p) => [p.debt, p.batch, p.amount])).toEqual([
+      [debt, x, 5n],
+      [debt, y, 3n],
+    ]);
+    expect(debt.paidBy.map((p) => [p.batch, p.amount])).toEqual([
+      [x, 5n],
+      [y, 3n],
+    ]);
+    expect(a.batches).toEqual([y]);
+    invariants(a);
+  });
+
+  it('a batch that pays one debt twice (refilled by refunds in between) is one payer of that debt', () => {
+    const a = account();
+    const x = give(a, 10, null).batch!;
+    consume(a, 10n, 'postpaid');
+    consume(a, 5n, 'postpaid');
+    const debt = a.debts[0]!;
+    restore(a, [{ batch: x, amount: 3n }], 0);
+    restore(a, [{ batch: x, amount: 1n }], 0);
+    expect(debt.paidBy.map((p) => [p.batch, p.amount])).toEqual([[x, 4n]]);
+    expect(debt.remaining).toBe(1n);
+    invariants(a);
+  });
+
+  it('an account whose debt no open debt accounts for is refused, not guessed at', () => {
+    const a = { ...account(), balance: -5n, debt: 5n };
+    expect(() => give(a, 10, null)).toThrow('account 1: debt 5 has no open debt to pay');
+  });
+});
+
+describe('refunds (restore)', () => {
+  it('a partial refund of an unpaid debt lowers that debt by the part only', () => {
+    const a = account();
+    consume(a, 10n, 'postpaid');
+    const debt = a.debts[0]!;
+    const { entry } = restore(a, [{ debt, amount: 4n }], 0);
+    expect(entry).toMatchObject({ kind: 'refund', amount: 4n, balanceBefore: -10n, balanceAfter: -6n });
+    expect(entry!.allocations).toEqual([]);
+    expect(debt).toMatchObject({ remaining: 6n, refunded: 4n });
+    expect(a.debts).toEqual([debt]);
+    expect(a.debt).toBe(6n);
+    restore(a, [{ debt, amount: 6n }], 0);
+    expect(a.debts).toEqual([]);
+    invariants(a);
+  });
+
+  it('two parts for one batch (its burn, and the debt it paid) come back as one allocation', () => {
+    const a = account();
+    const x = give(a, 10, null).batch!;
+    consume(a, 4n, 'postpaid');
+    consume(a, 8n, 'postpaid'); // 6 from x, 2 into debt
+    restore(a, [{ batch: x, amount: 4n }], 0); // refills x, which pays that debt
+    const { entry } = restore(a, [{ batch: x, amount: 2n }, { batch: x, amount: 6n }], 0);
+    expect(entry!.allocations.map((al) => [al.batch, al.amount])).toEqual([[x, 8n]]);
+    expect(x.remaining).toBe(10n);
+    invariants(a);
+  });
+
+  it('refuses a part larger than what is left to give back, before changing anything', () => {
+    const a = account();
+    const x = give(a, 10, null).batch!;
+    consume(a, 4n, 'postpaid');
+    consume(a, 8n, 'postpaid');
+    const debt = a.debts[0]!;
+    expect(() => restore(a, [{ debt, amount: 3n }], 0)).toThrow(`refund of 3 exceeds debt 0's unpaid 2`);
+    expect(() => restore(a, [{ batch: x, amount: 11n }], 0)).toThrow(`batch ${x.id} would hold more than it was granted`);
+    expect(debt.remaining).toBe(2n);
+    expect(x.remaining).toBe(0n);
+  });
+});
+
+describe('what the SQL layer writes', () => {
+  it('loaded batches and debts that changed are marked touched; new ones are inserted, never updated', () => {
+    const a = account();
+    const loaded = give(a, 10, 100).batch!;
+    consume(a, 30n, 'postpaid');
+    const oldDebt = a.debts[0]!;
+    // Commit: everything made so far is now loaded state.
+    loaded.isNew = false;
+    oldDebt.isNew = false;
+    a.touched.clear();
+    a.touchedDebts.clear();
+    const fresh = give(a, 5, null);
+    expect(fresh.batch!.isNew).toBe(true);
+    expect(fresh.payments.map((p) => p.debt)).toEqual([oldDebt]);
+    expect([...a.touched]).toEqual([]);
+    expect([...a.touchedDebts]).toEqual([oldDebt]);
+    const charge = consume(a, 3n, 'postpaid')!;
+    expect(charge.debt!.isNew).toBe(true);
+    restore(a, [{ debt: charge.debt!, amount: 1n }], 0);
+    expect([...a.touchedDebts]).toEqual([oldDebt]);
+    restore(a, [{ batch: loaded, amount: 2n }], 0); // refilled, and at once emptied again by the debt
+    expect(loaded.remaining).toBe(0n);
+    expect([...a.touched]).toEqual([loaded]);
+  });
+
+  it('an expiry marks the loaded batch it closes expired and touched', () => {
+    const a = account();
+    const loaded = give(a, 10, 100).batch!;
+    loaded.isNew = false;
+    expect(expireLapsed(a, 100).map((e) => [e.kind, e.amount, e.batch])).toEqual([['expire', -10n, loaded]]);
+    expect(loaded).toMatchObject({ expired: true, remaining: 10n });
+    expect([...a.touched]).toEqual([loaded]);
+  });
+});
+
+describe('limits', () => {
+  it('a LimitError is named and says which amount or total would pass 2^53 − 1', () => {
+    const a = account();
+    const err = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return [(e as Error).name, (e as Error).message];
+      }
+      return null;
+    };
+    expect(err(() => give(a, Number(MAX_AMOUNT + 1n), null))).toEqual(['LimitError', 'amount would exceed 2^53 − 1']);
+    give(a, Number(MAX_AMOUNT), null);
+    expect(err(() => give(a, 1, null))).toEqual(['LimitError', 'total_granted would exceed 2^53 − 1']);
+    expect(err(() => consumeAt(a, MAX_AMOUNT + 1n, 'postpaid', 0n, 0))).toEqual(['LimitError', 'amount would exceed 2^53 − 1']);
+    consume(a, MAX_AMOUNT, 'postpaid');
+    expect(err(() => consume(a, 1n, 'postpaid'))).toEqual(['LimitError', 'total_consumed would exceed 2^53 − 1']);
+  });
+});

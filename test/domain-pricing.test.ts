@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseConfigDocument, type PricingRule } from '../src/config/document.ts';
 import { PricingError, priceUsage, quoteMaxCost } from '../src/domain/pricing.ts';
-import { ceil, fromNumber } from '../src/domain/rational.ts';
+import { add, ceil, div, fromBigint, fromNumber, mul, type Rational } from '../src/domain/rational.ts';
 
 const rule = (r: unknown) => r as PricingRule;
 
@@ -81,10 +81,49 @@ describe('pricing', () => {
     );
   });
 
-  it('rationals read every double at its shortest decimal', () => {
-    expect(fromNumber(1e-7)).toEqual({ num: 1n, den: 10_000_000n });
-    expect(fromNumber(1.5e21)).toEqual({ num: 1_500_000_000_000_000_000_000n, den: 1n });
-    expect(ceil(fromNumber(2.000001))).toBe(3n);
+  it('a PricingError is named and says what the usage lacks', () => {
+    const llm = rule({ mode: 'tokens', models: { default: { input_per_1k: 1, output_per_1k: 1 } } });
+    const tts = rule({ mode: 'duration', divisor: 10 });
+    const failure = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return [(e as Error).name, (e as Error).message];
+      }
+      return null;
+    };
+    // A default model prices unknown models, not a missing one.
+    expect(failure(() => priceUsage(llm, { input_tokens: 5 }))).toEqual(['PricingError', 'tokens pricing needs usage.model']);
+    expect(failure(() => priceUsage(llm, undefined))).toEqual(['PricingError', 'tokens pricing needs usage.model']);
+    expect(failure(() => priceUsage(tts, undefined))).toEqual(['PricingError', 'duration pricing needs usage.seconds']);
+  });
+
+  it('quotes fixed, free and token work at their price', () => {
+    expect(quoteMaxCost(rule({ mode: 'fixed', points: 7 }), undefined)).toBe(7n);
+    expect(quoteMaxCost(rule({ mode: 'free' }), undefined)).toBe(0n);
+    expect(quoteMaxCost(rule({ mode: 'tokens', models: { m: { input_per_1k: 2, output_per_1k: 0 } } }), { model: 'm', input_tokens: 1500 })).toBe(3n);
+  });
+
+  it('quotes duration work by its actual seconds when they are known, whatever the estimate', () => {
+    const tts = rule({ mode: 'duration', divisor: 10, estimate: { seconds_per_char: 0.25, use_input_seconds: true } });
+    expect(quoteMaxCost(tts, { seconds: 31, char_count: 1000, input_seconds: 500 })).toBe(4n);
+    expect(quoteMaxCost(rule({ mode: 'duration', divisor: 10 }), { seconds: 31 })).toBe(4n);
+  });
+
+  it('an estimate uses only the input it names; without one, the quote says what it needs', () => {
+    const both = rule({ mode: 'duration', divisor: 10, estimate: { seconds_per_char: 0.25, use_input_seconds: true } });
+    expect(quoteMaxCost(both, { input_seconds: 70 })).toBe(7n);
+    expect(quoteMaxCost(both, { char_count: 40, input_seconds: 70 })).toBe(1n);
+    expect(() => quoteMaxCost(both, {})).toThrow(new PricingError('a duration quote needs usage.seconds or usage.char_count or usage.input_seconds'));
+    const byInput = rule({ mode: 'duration', divisor: 10, estimate: { use_input_seconds: true } });
+    expect(() => quoteMaxCost(byInput, { char_count: 1000 })).toThrow(new PricingError('a duration quote needs usage.seconds or usage.input_seconds'));
+    expect(() => quoteMaxCost(byInput, undefined)).toThrow(PricingError);
+    const byChars = rule({ mode: 'duration', divisor: 10, estimate: { seconds_per_char: 0.25 } });
+    expect(() => quoteMaxCost(byChars, { input_seconds: 70 })).toThrow(new PricingError('a duration quote needs usage.seconds or usage.char_count'));
+    expect(() => quoteMaxCost(byChars, undefined)).toThrow(new PricingError('a duration quote needs usage.seconds or usage.char_count'));
+    const none = rule({ mode: 'duration', divisor: 10 });
+    expect(() => quoteMaxCost(none, { char_count: 100, input_seconds: 70 })).toThrow(new PricingError('a duration quote needs usage.seconds'));
+    expect(() => quoteMaxCost(none, undefined)).toThrow(new PricingError('a duration quote needs usage.seconds'));
   });
 
   it('refuses a config document that does not validate, as a whole', () => {
@@ -92,4 +131,52 @@ describe('pricing', () => {
     expect(() => parseConfigDocument({ pricing: { gold: { x: { mode: 'free' } } } })).toThrow(/asset gold is not declared/);
     expect(() => parseConfigDocument({ timezone: 'Mars/Olympus' })).toThrow(/IANA/);
   });
+});
+
+describe('rationals', () => {
+  /** x as an exact fraction of integers, the schoolbook way: a decimal with `places` digits after the point. */
+  const decimal = fc.tuple(fc.integer({ min: -1_000_000, max: 1_000_000 }), fc.integer({ min: 0, max: 6 }));
+  const exact = ([digits, places]: [number, number]) => ({ n: BigInt(digits), d: 10n ** BigInt(places) });
+  const number = ([digits, places]: [number, number]) => Number(`${digits}e-${places}`);
+  const same = (r: Rational, n: bigint, d: bigint) => expect(r.num * d).toBe(n * r.den);
+
+  it('read every double at its shortest decimal', () => {
+    expect(fromNumber(1e-7)).toEqual({ num: 1n, den: 10_000_000n });
+    expect(fromNumber(1.5e21)).toEqual({ num: 1_500_000_000_000_000_000_000n, den: 1n });
+    expect(ceil(fromNumber(2.000001))).toBe(3n);
+  });
+  it('keep the sign, and refuse what is not a finite number', () => {
+    expect(fromNumber(-2.5)).toEqual({ num: -25n, den: 10n });
+    expect(fromNumber(0)).toEqual({ num: 0n, den: 1n });
+    for (const bad of [NaN, Infinity, -Infinity]) expect(() => fromNumber(bad)).toThrow(new RangeError(`not a finite number: ${bad}`));
+    expect(() => div(fromBigint(1n), fromNumber(0))).toThrow(new RangeError('division by zero'));
+  });
+
+  it('property: add, mul and div are exact, and a quotient keeps a positive denominator', () => {
+    fc.assert(
+      fc.property(decimal, decimal, (a, b) => {
+        const [x, y] = [exact(a), exact(b)];
+        const [ra, rb] = [fromNumber(number(a)), fromNumber(number(b))];
+        same(ra, x.n, x.d);
+        same(add(ra, rb), x.n * y.d + y.n * x.d, x.d * y.d);
+        same(mul(ra, rb), x.n * y.n, x.d * y.d);
+        if (y.n !== 0n) {
+          const q = div(ra, rb);
+          same(q, x.n * y.d, x.d * y.n);
+          expect(q.den > 0n).toBe(true);
+        }
+      }),
+    );
+  });
+
+  it('property: ceil is the least integer not below the value, negative values included', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: -10_000n, max: 10_000n }), fc.bigInt({ min: 1n, max: 1_000n }), (num, den) => {
+        const k = ceil({ num, den });
+        expect(k * den >= num).toBe(true);
+        expect((k - 1n) * den < num).toBe(true);
+      }),
+    );
+  });
+
 });

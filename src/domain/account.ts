@@ -105,6 +105,8 @@ export class LimitError extends Error {
 }
 
 function within(value: bigint, what: string): void {
+  // Stryker: equivalent — the lower bound (`< −MAX` → false or ≤) is never reached: amounts are ≥ 1 and the totals
+  // and debt checked here are ≥ 0 (total_consumed ≥ debt); it is kept so the bound reads as documented, ±.
   if (value > MAX_AMOUNT || value < -MAX_AMOUNT) throw new LimitError(what);
 }
 
@@ -115,6 +117,8 @@ export function burnOrder(a: BatchState, b: BatchState): number {
     if (b.expiresAt === null) return -1;
     return a.expiresAt - b.expiresAt;
   }
+  // Stryker: equivalent — batch ids are unique, so equal ids never meet (`<=` first, `>=`/true second); and V8's
+  // sort only asks whether compare < 0, so answering 0 instead of 1 for a later id (false, `<=` second) sorts the same.
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
@@ -147,6 +151,7 @@ export function expireLapsed(acct: AccountState, nowMs: number): EntryDraft[] {
   const entries: EntryDraft[] = [];
   const keep: BatchState[] = [];
   for (const batch of acct.batches) {
+    // Stryker: equivalent — `remaining === 0n` → false: the open list never holds an empty batch (see AccountState).
     if (!isLapsed(batch, nowMs) || batch.remaining === 0n) {
       keep.push(batch);
       continue;
@@ -176,7 +181,7 @@ function payDebts(acct: AccountState, entry: EntryDraft): void {
     const batch = acct.batches[b]!;
     const debt = acct.debts[0];
     if (!debt) throw new Error(`account ${acct.id}: debt ${acct.debt} has no open debt to pay`);
-    const pay = batch.remaining < debt.remaining ? batch.remaining : debt.remaining;
+    const pay = batch.remaining < debt.remaining ? batch.remaining : debt.remaining; // Stryker: `<=` equivalent (a tie picks equal values)
     batch.remaining -= pay;
     debt.remaining -= pay;
     acct.debt -= pay;
@@ -189,10 +194,13 @@ function payDebts(acct: AccountState, entry: EntryDraft): void {
     if (debt.remaining === 0n) acct.debts.shift();
     if (batch.remaining === 0n) b++;
   }
+  // Stryker: equivalent — filtering when no batch emptied (`b >= 0`, true) keeps the same batches.
   if (b > 0) acct.batches = acct.batches.filter((x) => x.remaining > 0n);
 }
 
 function addTo(payments: Payment[], debt: DebtState, batch: BatchState, amount: bigint): void {
+  // Stryker: equivalent — within one payDebts call each step finishes its debt or its batch, so a (debt, batch) pair
+  // never repeats in one entry: never finding `same` (find → undefined, false; `-=` uncovered) changes nothing.
   const same = payments.find((p) => p.debt === debt && p.batch === batch);
   if (same) same.amount += amount;
   else payments.push({ debt, batch, amount });
@@ -251,10 +259,17 @@ export type Policy = 'postpaid' | 'guarded';
 export function consume(acct: AccountState, amount: bigint, policy: Policy, held: bigint, nowMs: number): Effect {
   // Limits first, on what the batches will hold once the lapsed ones are closed: a refused charge changes nothing.
   const live = liveRemaining(acct, nowMs);
+  // Stryker: equivalent — `>=` or true: when amount ≤ live the "shortfall" is ≤ 0, which creates no debt below and
+  // cannot make the debt check throw.
   const shortfall = amount > live ? amount - live : 0n;
   within(amount, 'amount');
+  // Only a charge that will apply is checked: a refused guarded charge is refused, not a LimitError.
+  // Stryker: equivalent — `>` or false: an affordable guarded charge never passes a limit (amount ≤ balance ≤
+  // total_granted − total_consumed), so skipping its check changes nothing.
   if (policy === 'postpaid' || live - acct.debt - held >= amount) {
     within(acct.totalConsumed + amount, 'total_consumed');
+    // Stryker: equivalent — `debt - shortfall`, and the "debt" message: debt + shortfall ≤ total_consumed + amount
+    // (total_consumed ≥ debt always), so the line above throws first; this one states the bound on debt.
     within(acct.debt + shortfall, 'debt');
   }
   const entries = expireLapsed(acct, nowMs);
@@ -265,7 +280,7 @@ export function consume(acct: AccountState, amount: bigint, policy: Policy, held
   let burnedOut = 0;
   for (const batch of acct.batches) {
     if (left === 0n) break;
-    const take = batch.remaining < left ? batch.remaining : left;
+    const take = batch.remaining < left ? batch.remaining : left; // Stryker: `<=` equivalent (a tie picks equal values)
     batch.remaining -= take;
     left -= take;
     allocations.push({ batch, amount: take });

@@ -46,6 +46,7 @@ export function ruleAmount(rule: RuleLike, units: number): number {
  * are always at least cooldown_seconds apart, whatever order they were processed in.
  */
 export function inCooldown(cooldownSeconds: number, appliedAt: readonly number[], occurredAt: number): boolean {
+  // Stryker: equivalent — a shortcut: with cooldown ≤ 0 no distance is `< cooldown` below anyway (`< 0`, false).
   if (cooldownSeconds <= 0) return false;
   return appliedAt.some((t) => Math.abs(occurredAt - t) < cooldownSeconds * 1000);
 }
@@ -55,6 +56,7 @@ export function inCooldown(cooldownSeconds: number, appliedAt: readonly number[]
  * a value above a max_affinity lowered since stays put on a gain instead of being cut down to it.
  */
 export function clampChange(before: number, change: number, max: number): number {
+  // Stryker: `>= 0` equivalent — a change of 0 applies 0 on either branch (values are never negative).
   if (change > 0) return Math.max(0, Math.min(before + change, max) - before);
   return Math.max(before + change, 0) - before;
 }
@@ -119,7 +121,7 @@ export function levelFor(levels: LevelLike[], value: number): number {
 
 /** Levels whose threshold a rise from `before` to `after` crosses, lowest first (each earns its rewards). */
 export function crossedLevels(levels: LevelLike[], before: number, after: number): LevelLike[] {
-  if (after <= before) return [];
+  if (after <= before) return []; // Stryker: equivalent — a shortcut; the filter below finds nothing then (false, `<`)
   return byThreshold(levels).filter((l) => l.threshold > before && l.threshold <= after);
 }
 
@@ -140,6 +142,8 @@ export function progressOf(levels: LevelLike[], value: number): Progress {
   if (!next) return { value, level, next_level: null, next_threshold: null, progress: 1 };
   const from = current?.threshold ?? 0;
   const span = next.threshold - from;
+  // Stryker: equivalent — span > 0 always (next.threshold > value ≥ from, thresholds and values ≥ 0): a guard
+  // against dividing by zero that never fires (false, `< 0`).
   const progress = span <= 0 ? 0 : Math.min(1, Math.max(0, (value - from) / span));
   return { value, level, next_level: next.level, next_threshold: next.threshold, progress: Math.round(progress * 1e4) / 1e4 };
 }
@@ -179,6 +183,6 @@ export function decideDecay(d: DecayInput): DecayDecision {
   const from = d.decayedThrough && d.decayedThrough >= firstDue ? addDays(d.decayedThrough, 1) : firstDue;
   const days = daysBetween(from, lastEnded) + 1;
   if (days <= 0) return { days: 0, change: 0, through: d.decayedThrough };
-  const loss = d.value <= d.floor ? 0 : Math.min(d.value - d.floor, days * d.perDay);
+  const loss = d.value <= d.floor ? 0 : Math.min(d.value - d.floor, days * d.perDay); // Stryker: `<` equivalent (0 either way)
   return { days, change: loss === 0 ? 0 : -loss, through: lastEnded };
 }

@@ -13,10 +13,12 @@ const dayFormats = new Map<string, Intl.DateTimeFormat>();
  */
 export function dayKey(at: Date | number, timeZone: string): string {
   let f = dayFormats.get(timeZone);
+  // Stryker: equivalent — the cache only saves time (true: a new formatter each call, same answer).
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
     dayFormats.set(timeZone, f);
   }
+  // Stryker: equivalent — the initial values are always overwritten: formatToParts gives year, month and day.
   let year = '';
   let month = '';
   let day = '';

@@ -23,7 +23,7 @@ const THOUSAND = fromBigint(1000n);
 
 function floorAt(cost: bigint, minPoints: number | undefined): bigint {
   const min = BigInt(minPoints ?? 0);
-  return cost < min ? min : cost;
+  return cost < min ? min : cost; // Stryker: `<=` equivalent (tie)
 }
 
 function durationCost(rule: Extract<PricingRule, { mode: 'duration' }>, seconds: Rational): bigint {

@@ -43,12 +43,14 @@ export function refundSources(c: ChargeLedger): RefundSource[] {
   if (!c.debt) return out;
   // The debt part is only what the charge put into debt, however it was paid since: never give back more.
   let debtLeft = c.debt.amount - c.refunded.unpaid - sum(c.refunded.paid.values());
-  const unpaid = c.debt.remaining < debtLeft ? c.debt.remaining : debtLeft;
+  const unpaid = c.debt.remaining < debtLeft ? c.debt.remaining : debtLeft; // Stryker: `<=` equivalent (tie)
   if (unpaid > 0n) out.push({ kind: 'unpaid', debt: c.debt, left: unpaid });
+  // Stryker: equivalent — `unpaid > 0n ?` → true or `>=`: unpaid < 0 only when debtLeft < 0, and then no payer gets
+  // anything either way (debtLeft stays ≤ 0).
   debtLeft -= unpaid > 0n ? unpaid : 0n;
   for (const p of c.debt.paidBy) {
     const mine = p.amount - (c.refunded.paid.get(p.batch) ?? 0n);
-    const left = mine < debtLeft ? mine : debtLeft;
+    const left = mine < debtLeft ? mine : debtLeft; // Stryker: `<=` equivalent (tie)
     if (left <= 0n) continue;
     debtLeft -= left;
     out.push({ kind: 'paid', batch: p.batch, left });
@@ -70,6 +72,7 @@ export function leftToRefund(c: ChargeLedger): bigint {
 export function planRefund(c: ChargeLedger, amount: bigint, nowMs: number): PlannedPart[] {
   const sources = refundSources(c);
   const alive = (s: RefundSource) => s.kind === 'unpaid' || isLive(s.batch, nowMs);
+  // Stryker: equivalent — the `unpaid` arm (→ false, "") is for the type checker: only batch sources are sorted.
   const batchOf = (s: RefundSource) => (s.kind === 'unpaid' ? null : s.batch);
   const byBatchDesc = (a: RefundSource, b: RefundSource) => burnOrder(batchOf(b)!, batchOf(a)!);
   const order = [
@@ -82,7 +85,7 @@ export function planRefund(c: ChargeLedger, amount: bigint, nowMs: number): Plan
   let want = amount;
   for (const s of order) {
     if (want === 0n) break;
-    const take = s.left < want ? s.left : want;
+    const take = s.left < want ? s.left : want; // Stryker: `<=` equivalent (tie)
     want -= take;
     plan.push({ source: s, amount: take });
   }
