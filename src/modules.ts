@@ -6,3 +6,4 @@ import './affinity/register.ts';
 import './money/register.ts';
 import './ops/register.ts';
 import './webhooks/register.ts';
+import './http/integration.ts';
