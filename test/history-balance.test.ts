@@ -22,7 +22,7 @@ async function at(user: string, asset: string, instant: string) {
   const { data, error, response } = await tally.client.GET('/v1/users/{user_id}/balances/{asset}', { params: { path: { user_id: user, asset }, query: { at: instant } } });
   return { status: response.status, data: data as any, error: error as any };
 }
-const ms = (d: Date | string, delta = 0) => new Date(new Date(d).getTime() + delta).toISOString();
+const ms = (d: Date | string | number, delta = 0) => new Date(new Date(d).getTime() + delta).toISOString();
 
 async function entries(user: string) {
   const { data } = await tally.client.GET('/v1/users/{user_id}/transactions', { params: { path: { user_id: user }, query: { limit: 500 } } });
@@ -115,7 +115,7 @@ describe('GET …/balances/:asset?at= — the balance as of an instant', () => {
     const first = Date.parse(list[0]!.created_at);
     const last = Date.parse(list.at(-1)!.created_at);
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: first - HOUR, max: last + HOUR }), fc.integer({ min: 0, max: 6 * HOUR }), async (from, span) => {
+      fc.asyncProperty(fc.integer({ min: first - HOUR, max: last + HOUR }), fc.integer({ min: 0, max: 6 * HOUR }), async (from: number, span: number) => {
         const res = await fetch(`${tally.base}/v1/users/${user}/statement?asset=points&from=${ms(from)}&to=${ms(from + span)}`, { headers: { authorization: `Bearer test-api-token-0123456789` } });
         const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
         const opening = lines[0];

@@ -140,8 +140,8 @@ describe('POST /v1/events: HTTP ingest', () => {
     const { data, response } = await tally.client.POST('/v1/events', { body: { events: events as never } });
     expect(response.status).toBe(202);
     expect((data as { accepted: string[] }).accepted).toHaveLength(1000);
-    const [{ n }] = await waitForDecided(1000, 'big');
-    expect(n).toBe(1000);
+    const decided = await waitForDecided(1000, 'big');
+    expect(decided[0]!.n).toBe(1000);
     // 50 grants of 3 and 50 charges of 1 per user.
     expect(await balance('big3')).toBe(100);
   });

@@ -25,8 +25,8 @@ export const rangeFields = {
  */
 export async function clockFor(db: Db, at: string | undefined): Promise<{ future: boolean; until: string; untilDate: Date }> {
   const [row] = await db<{ future: boolean; until: string; until_date: Date }[]>`
-    SELECT coalesce(${at ?? null}::timestamptz > tally_now(), false) AS future,
-      least(coalesce(${at ?? null}::timestamptz, 'infinity'), tally_now())::text AS until,
-      least(coalesce(${at ?? null}::timestamptz, 'infinity'), tally_now()) AS until_date`;
+    SELECT coalesce(${at ?? null}::text::timestamptz > tally_now(), false) AS future,
+      least(coalesce(${at ?? null}::text::timestamptz, 'infinity'), tally_now())::text AS until,
+      least(coalesce(${at ?? null}::text::timestamptz, 'infinity'), tally_now()) AS until_date`;
   return { future: row!.future, until: row!.until, untilDate: row!.until_date };
 }

@@ -38,8 +38,8 @@ export async function balanceAt(db: Db, userId: string, asset: string, at: strin
 export interface Statement {
   opening: BalanceAt;
   closing: BalanceAt;
-  /** The entries between the two, in chain order: opening.recorded + Σ amount = closing.recorded, always. */
-  entries: AsyncIterable<StatementRow>;
+  /** The entries between the two, in chain order, a batch at a time: opening.recorded + Σ amount = closing.recorded. */
+  entries: AsyncIterable<StatementRow[]>;
 }
 
 /** Rows fetched per round trip while streaming: memory stays at one batch whatever the range. */
@@ -59,7 +59,7 @@ export async function statement(db: Db, userId: string, asset: string, from: str
   return { opening: open.at, closing: close.at, entries: rows(db, userId, asset, after, upTo) };
 }
 
-async function* rows(db: Db, userId: string, asset: string, after: bigint, upTo: bigint): AsyncGenerator<StatementRow> {
+async function* rows(db: Db, userId: string, asset: string, after: bigint, upTo: bigint): AsyncGenerator<StatementRow[]> {
   if (upTo <= after) return;
-  for await (const batch of statementCursor(db, userId, asset, after, upTo, STATEMENT_BATCH)) yield* batch;
+  for await (const batch of statementCursor(db, userId, asset, after, upTo, STATEMENT_BATCH)) yield batch;
 }

@@ -49,9 +49,10 @@ function entryJson(e: StatementRow) {
 async function* ndjson(head: object, st: Statement, to: string): AsyncGenerator<string> {
   yield `${JSON.stringify({ type: 'opening', ...head, ...balanceFields(st.opening) })}\n`;
   let n = 0;
-  for await (const e of st.entries) {
-    n++;
-    yield `${JSON.stringify(entryJson(e))}\n`;
+  // One chunk per cursor batch: a thousand lines per write, not a thousand writes.
+  for await (const batch of st.entries) {
+    n += batch.length;
+    yield batch.map((e) => `${JSON.stringify(entryJson(e))}\n`).join('');
   }
   yield `${JSON.stringify({ type: 'closing', at: to, entries: n, ...balanceFields(st.closing) })}\n`;
 }
@@ -66,10 +67,12 @@ async function* csv(from: string | null, st: Statement, to: string): AsyncGenera
     csvLine([record, b.entryId === null ? '' : String(b.entryId), at ?? '', '', '', '', Number(b.recordedBalance), '', '', '', '', note, Number(b.balance)]);
   yield edge('opening', from, st.opening, 'opening balance');
   let n = 0;
-  for await (const e of st.entries) {
-    n++;
-    const j = entryJson(e);
-    yield csvLine(['entry', j.transaction_id, j.created_at, j.kind, j.amount, j.balance_before, j.balance_after, j.event_id, j.source_type, j.source_id, j.occurred_at, j.description, '']);
+  for await (const batch of st.entries) {
+    n += batch.length;
+    yield batch
+      .map(entryJson)
+      .map((j) => csvLine(['entry', j.transaction_id, j.created_at, j.kind, j.amount, j.balance_before, j.balance_after, j.event_id, j.source_type, j.source_id, j.occurred_at, j.description, '']))
+      .join('');
   }
   yield edge('closing', to, st.closing, `closing balance; ${n} entries`);
 }

@@ -29,7 +29,7 @@ export async function accountId(db: Db, userId: string, asset: string): Promise<
  */
 export async function positionBefore(db: Db, account: bigint, before: string, plusMs = 0): Promise<ChainPosition | null> {
   const [row] = await db<{ entry_id: bigint; balance_after: bigint; clock: Date }[]>`
-    WITH bound AS (SELECT ${before}::timestamptz + make_interval(secs => ${plusMs / 1000}) AS x),
+    WITH bound AS (SELECT ${before}::text::timestamptz + make_interval(secs => ${plusMs / 1000}) AS x),
     newest AS (
       SELECT max(created_at) AS t FROM ledger_entries, bound WHERE account_id = ${String(account)}::bigint AND created_at < bound.x),
     last AS (
@@ -49,7 +49,7 @@ export async function lapsedAfter(db: Db, account: bigint, pos: ChainPosition, b
   const [row] = await db<{ lapsed: bigint }[]>`
     SELECT coalesce(sum(remaining), 0)::bigint AS lapsed FROM batches
     WHERE account_id = ${String(account)}::bigint AND expires_at > ${pos.clock}
-      AND expires_at < ${before}::timestamptz + make_interval(secs => ${plusMs / 1000})
+      AND expires_at < ${before}::text::timestamptz + make_interval(secs => ${plusMs / 1000})
       AND grant_entry_id <= ${String(pos.entryId)}::bigint`;
   return row!.lapsed;
 }
