@@ -8,6 +8,7 @@ import type { AdjustCommand } from '../../ledger/commands.ts';
 import { runLedgerTransaction } from '../../ledger/transaction.ts';
 import { idSchema, textSchema } from '../../queues/common.ts';
 import { auditWrites } from '../audit.ts';
+import { retryTransient } from '../transient.ts';
 import { errors, named } from '../schemas.ts';
 
 /** The namespace adjusts are decided under in processed_events: exactly once per event_id, like a queue's events. */
@@ -79,7 +80,8 @@ export function adminLedgerRoutes(app: FastifyInstance, ctx: AppContext): void {
       response: { 200: adjustResult, ...errors(400, 409, 422) },
     },
   }, async (req) => {
-    const [outcome] = await runLedgerTransaction(ctx.sql, ctx.configs, [toCommand(req.body)]);
+    const cmd = toCommand(req.body);
+    const [outcome] = await retryTransient(() => runLedgerTransaction(ctx.sql, ctx.configs, [cmd]));
     if (!outcome!.ok) {
       const { code, message } = outcome!.error as { code: string; message: string };
       throw new HttpError(code === 'idempotency_conflict' ? 409 : 422, code, message);
