@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/modules.ts';
 import { API_TOKEN, createWorld, type TestWorld } from './helpers/env.ts';
-import { ROOT, startTally, type InProcessTally } from './helpers/tally.ts';
+import { ROOT, startTally, waitFor, type InProcessTally } from './helpers/tally.ts';
 
 const run = promisify(execFile);
 let world: TestWorld;
@@ -40,6 +40,8 @@ describe('docs/producers.md: the runnable examples, verbatim', () => {
     const first = JSON.parse((await run('bash', ['-ec', ingest!], { env })).stdout);
     expect(first.accepted).toEqual(['signup-bonus-u42', 'llm-req-9f1']);
     expect(first.rejected).toMatchObject([{ index: 2, event_id: 'oops', code: 'invalid_payload' }]);
+    // The guarded charge below needs the grant applied first: the first call did not wait for it.
+    await waitFor('the grant to be applied', async () => (await world.sql`SELECT 1 FROM processed_events WHERE event_id = 'signup-bonus-u42'`).length > 0);
     const second = JSON.parse((await run('bash', ['-ec', wait!], { env })).stdout);
     expect(second.results[0]).toMatchObject({ outcome: 'applied', amount: 3 });
     // The same call again: the event is not applied twice.
