@@ -7,3 +7,4 @@ import './money/register.ts';
 import './ops/register.ts';
 import './webhooks/register.ts';
 import './money-flow/register.ts';
+import './http/integration.ts';

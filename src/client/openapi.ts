@@ -164,7 +164,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description Same key + same request → the first response again; another request → 409 idempotency_conflict. Kept 24 h. */
+                    "idempotency-key"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -281,7 +284,72 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The config document in force, with its version and when it was applied (secrets redacted) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            applied_at: string;
+                            document: {
+                                [key: string]: unknown;
+                            };
+                            redacted: string[];
+                            version: number;
+                        };
+                    };
+                };
+                /** @description Missing or invalid credentials */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API token on an admin route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limit exceeded */
+                429: {
+                    headers: {
+                        /** @description seconds until the window resets */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         /** Apply a config document (as `tally config apply`); refused as a whole if invalid */
         put: {
             parameters: {
@@ -387,6 +455,105 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/ledger/adjust": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Correct a balance by a signed amount: an `adjust` entry with operator and reason (exactly once by event_id) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Same key + same request → the first response again; another request → 409 idempotency_conflict. Kept 24 h. */
+                    "idempotency-key"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["LedgerAdjustRequest"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LedgerAdjustResult"];
+                    };
+                };
+                /** @description Malformed or out-of-range input (path, query or body) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid credentials */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API token on an admin route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with an earlier request (same id, other content) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Well-formed but refused by the rules in force (config, pricing) */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limit exceeded */
+                429: {
+                    headers: {
+                        /** @description seconds until the window resets */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/maintenance/{task}": {
         parameters: {
             query?: never;
@@ -476,6 +643,248 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/users/{user_id}/devices/{device_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether a device is active, with its affinity value and level (a device never seen: active, 0) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    device_id: string;
+                    user_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeviceStatus"];
+                    };
+                };
+                /** @description Malformed or out-of-range input (path, query or body) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid credentials */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API token on an admin route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limit exceeded */
+                429: {
+                    headers: {
+                        /** @description seconds until the window resets */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Activate or deactivate a device (idempotent); a device never seen is created */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    device_id: string;
+                    user_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        active: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeviceStatus"];
+                    };
+                };
+                /** @description Malformed or out-of-range input (path, query or body) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid credentials */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The API token on an admin route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limit exceeded */
+                429: {
+                    headers: {
+                        /** @description seconds until the window resets */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enqueue 1–1000 queue payloads (each with its type): jobId = event_id, a bad one answered and not enqueued */
+        post: {
+            parameters: {
+                query?: {
+                    wait?: "true" | "false";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["EventsRequest"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["EventsApplied"];
+                    };
+                };
+                /** @description Accepted */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["EventsAccepted"];
+                    };
+                };
+                /** @description Malformed or out-of-range input (path, query or body) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid credentials */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limit exceeded */
+                429: {
+                    headers: {
+                        /** @description seconds until the window resets */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description A dependency is unavailable */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/holds": {
         parameters: {
             query?: never;
@@ -489,7 +898,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description Same key + same request → the first response again; another request → 409 idempotency_conflict. Kept 24 h. */
+                    "idempotency-key"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -729,7 +1141,10 @@ export interface paths {
         post: {
             parameters: {
                 query?: never;
-                header?: never;
+                header?: {
+                    /** @description Same key + same request → the first response again; another request → 409 idempotency_conflict. Kept 24 h. */
+                    "idempotency-key"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -762,6 +1177,15 @@ export interface paths {
                 };
                 /** @description Missing or invalid credentials */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflicts with an earlier request (same id, other content) */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -984,6 +1408,146 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/pricing/{asset}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The pricing rules in force for an asset, by source_type */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    asset: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            asset: string;
+                            config_version: number;
+                            rules: {
+                                [key: string]: components["schemas"]["PricingRule"];
+                            };
+                        };
+                    };
+                };
+                /** @description Malformed or out-of-range input (path, query or body) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid credentials */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limit exceeded */
+                429: {
+                    headers: {
+                        /** @description seconds until the window resets */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/products": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Products on sale (active), by sku */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["Product"][];
+                        };
+                    };
+                };
+                /** @description Missing or invalid credentials */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limit exceeded */
+                429: {
+                    headers: {
+                        /** @description seconds until the window resets */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/quotes": {
         parameters: {
             query?: never;
@@ -1142,10 +1706,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A balance, exact at read time */
+        /** A balance, exact at read time; with ?at=, as of that instant (BalanceAt) */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    at?: string;
+                };
                 header?: never;
                 path: {
                     asset: string;
@@ -1161,7 +1727,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["Balance"];
+                        "application/json": components["schemas"]["Balance"] | components["schemas"]["BalanceAt"];
                     };
                 };
                 /** @description Malformed or out-of-range input (path, query or body) */
@@ -1345,6 +1911,152 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/{user_id}/orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's orders, newest first (paginated) */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    user_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["Order"][];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description Malformed or out-of-range input (path, query or body) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid credentials */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limit exceeded */
+                429: {
+                    headers: {
+                        /** @description seconds until the window resets */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/statement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every entry of an asset in [from, to), streamed (ndjson or csv), with opening and closing balances */
+        get: {
+            parameters: {
+                query: {
+                    asset: string;
+                    format?: "ndjson" | "csv";
+                    from?: string;
+                    to?: string;
+                };
+                header?: never;
+                path: {
+                    user_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/x-ndjson": string;
+                        "text/csv": string;
+                    };
+                };
+                /** @description Malformed or out-of-range input (path, query or body) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Missing or invalid credentials */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Rate limit exceeded */
+                429: {
+                    headers: {
+                        /** @description seconds until the window resets */
+                        "retry-after"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{user_id}/transactions": {
         parameters: {
             query?: never;
@@ -1352,13 +2064,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Ledger entries, newest first */
+        /** Ledger entries, newest first; from (inclusive) / to (exclusive) bound created_at */
         get: {
             parameters: {
                 query?: {
                     asset?: string;
                     cursor?: string;
+                    from?: string;
                     limit?: number;
+                    to?: string;
                 };
                 header?: never;
                 path: {
@@ -1565,6 +2279,15 @@ export interface components {
             total_granted: number;
             user_id: string;
         };
+        BalanceAt: {
+            asset: string;
+            at: string;
+            balance: number;
+            lapsed: number;
+            recorded_balance: number;
+            transaction_id: string | null;
+            user_id: string;
+        };
         Batch: {
             amount: number;
             asset: string;
@@ -1683,35 +2406,7 @@ export interface components {
             /** @default {} */
             pricing: {
                 [key: string]: {
-                    [key: string]: {
-                        min_points?: number;
-                        /** @constant */
-                        mode: "fixed";
-                        points: number;
-                    } | {
-                        divisor?: number;
-                        estimate?: {
-                            seconds_per_char?: number;
-                            use_input_seconds?: boolean;
-                        };
-                        min_points?: number;
-                        /** @constant */
-                        mode: "duration";
-                        multiplier?: number;
-                    } | {
-                        min_points?: number;
-                        /** @constant */
-                        mode: "tokens";
-                        models: {
-                            [key: string]: {
-                                input_per_1k: number;
-                                output_per_1k: number;
-                            };
-                        };
-                    } | {
-                        /** @constant */
-                        mode: "free";
-                    };
+                    [key: string]: components["schemas"]["PricingRule"];
                 };
             };
             /** @default {} */
@@ -1746,6 +2441,11 @@ export interface components {
                 url: string;
             }[];
         };
+        DeviceStatus: {
+            active: boolean;
+            level: number;
+            value: number;
+        };
         /** @description Every error tally answers: 4xx and 5xx alike. */
         Error: {
             error: {
@@ -1753,6 +2453,28 @@ export interface components {
                 details?: unknown;
                 message: string;
             };
+        };
+        EventsAccepted: {
+            accepted: string[];
+            rejected: {
+                code: string;
+                event_id?: string;
+                index: number;
+                message: string;
+            }[];
+        };
+        EventsApplied: {
+            results: (({
+                outcome: string;
+            } & {
+                [key: string]: unknown;
+            }) | {
+                failed: string;
+                reason: string;
+            })[];
+        };
+        EventsRequest: {
+            events: (components["schemas"]["GrantsJob"] | components["schemas"]["ChargesJob"] | components["schemas"]["AffinityEventsJob"])[];
         };
         /** @description A job on the `grants` queue (name = type, jobId = event_id). */
         GrantPayload: {
@@ -1783,6 +2505,24 @@ export interface components {
             status: "active" | "settled" | "released" | "expired";
             user_id: string;
         };
+        LedgerAdjustRequest: {
+            amount: number;
+            asset: string;
+            event_id: string;
+            operator_id: string;
+            reason: string;
+            user_id: string;
+        };
+        LedgerAdjustResult: {
+            amount: number;
+            balance_after: number;
+            balance_before: number;
+            event_id: string;
+            original_outcome?: string;
+            /** @enum {string} */
+            outcome: "applied" | "noop_duplicate";
+            transaction_id: string;
+        };
         Order: {
             amount: number;
             asset: string;
@@ -1795,6 +2535,42 @@ export interface components {
             /** @enum {string} */
             status: "pending" | "paid";
             user_id: string;
+        };
+        PricingRule: {
+            min_points?: number;
+            /** @constant */
+            mode: "fixed";
+            points: number;
+        } | {
+            divisor?: number;
+            estimate?: {
+                seconds_per_char?: number;
+                use_input_seconds?: boolean;
+            };
+            min_points?: number;
+            /** @constant */
+            mode: "duration";
+            multiplier?: number;
+        } | {
+            min_points?: number;
+            /** @constant */
+            mode: "tokens";
+            models: {
+                [key: string]: {
+                    input_per_1k: number;
+                    output_per_1k: number;
+                };
+            };
+        } | {
+            /** @constant */
+            mode: "free";
+        };
+        Product: {
+            amount: number;
+            asset: string;
+            original_price_cents: number | null;
+            price_cents: number;
+            sku: string;
         };
         /** @description A job on the `charges` queue (name = type, jobId = event_id). */
         RefundPayload: {

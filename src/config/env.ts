@@ -107,6 +107,8 @@ const envSchema = z.object({
   TALLY_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(10_000_000).default(6000),
   /** A request whose body has not fully arrived by then is answered 408 and its connection closed. */
   TALLY_HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  /** How long an Idempotency-Key claim holds before another request may take it over (its owner died, or is that slow). */
+  TALLY_IDEMPOTENCY_LEASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   /** Which proxies may set X-Forwarded-For (the client IP for rate limits and audit): off by default. */
   TALLY_TRUST_PROXY: z.string().default('').transform(trustProxy),
 }).superRefine((env, ctx) => {

@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { createJsonSchemaTransform, createJsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import type { AuthMode } from './auth.ts';
+import { IDEMPOTENT_ROUTES, KEY_HEADER_SCHEMA } from './idempotency.ts';
 import { QUEUE_PAYLOADS } from './queue-schemas.ts';
 import { apiSchemas, inputSchemas } from './schemas.ts';
 
@@ -131,6 +132,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       const schema = { ...(out.schema ?? {}) } as Record<string, unknown>;
       const auth = arg.route.config?.auth;
       if (auth) schema.security = SECURITY[auth];
+      if (IDEMPOTENT_ROUTES.has(`${String(arg.route.method)} ${arg.url}`)) schema.headers = { ...KEY_HEADER_SCHEMA, ...(schema.headers as object) };
       if (schema.response) schema.response = described({ ...commonResponses(auth, arg.url), ...(schema.response as object) });
       return { schema: schema as never, url: out.url };
     },

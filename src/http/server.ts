@@ -5,6 +5,7 @@ import { HttpError } from '../errors.ts';
 import { check, type AuthMode } from './auth.ts';
 import { installJsonParser, JSON_BODY_LIMIT } from './body.ts';
 import { clientErrorHandler, errorHandler, frameworkErrors, notFoundHandler } from './errors.ts';
+import { installIdempotency } from './idempotency.ts';
 import { RATE_LIMIT_EXEMPT, registerOpenApi } from './openapi.ts';
 import { registerRateLimit, type RateGate } from './rate-limit.ts';
 import { trackRoutes } from './route-table.ts';
@@ -97,6 +98,7 @@ export async function buildServer(ctx: AppContext): Promise<FastifyInstance> {
   app.decorateRequest('credential', null);
   installJsonParser(app);
   installGate(app, ctx, await registerRateLimit(app, ctx.env));
+  installIdempotency(app, ctx);
   await registerOpenApi(app);
 
   await app.register(async (scope) => healthRoutes(scope, ctx));

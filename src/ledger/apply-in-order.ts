@@ -4,6 +4,7 @@ import { PricingError, priceUsage, type Usage } from '../domain/pricing.ts';
 import { PermanentJobError, invalidPayload } from '../errors.ts';
 import { ChargeNotApplied, type ApplyResult, type ChargeCommand, type LedgerCommand, type RewardCommand } from './commands.ts';
 import { answerReplay, waitForCharge } from './lock.ts';
+import { applyAdjust } from './adjust.ts';
 import { applyRefund } from './refund.ts';
 import { accountKey, counterKey, eventKey, fail, record, type EntryMeta, type LedgerTx, type Prepared } from './state.ts';
 import { PROVISIONAL } from './write.ts';
@@ -53,6 +54,8 @@ function applyOp(st: LedgerTx, cmd: LedgerCommand, prep: Ready, i: number): Appl
       return cmd.holdId ? settleHold(st, cmd, prep, acct, i) : applyCharge(st, cmd, prep, acct, i);
     case 'refund':
       return applyRefund(st, cmd, prep, acct);
+    case 'adjust':
+      return applyAdjust(st, cmd, acct);
   }
 }
 

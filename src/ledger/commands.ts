@@ -66,7 +66,22 @@ export interface RewardCommand extends CommandKey {
   occurredAt: Date;
 }
 
-export type LedgerCommand = GrantCommand | ChargeCommand | RefundCommand | RewardCommand;
+/**
+ * An operator's correction (`POST /v1/admin/ledger/adjust`): an `adjust` entry. Positive: a batch with the asset's
+ * default expiry (it pays debt first, as a grant does); negative: burns like a post-paid charge (it may overdraw).
+ * Keyed for exactly-once like a queue event, under its own namespace (`queue`).
+ */
+export interface AdjustCommand extends CommandKey {
+  op: 'adjust';
+  userId: string;
+  asset: string;
+  /** Signed, never 0. */
+  amount: bigint;
+  reason: string;
+  operatorId: string;
+}
+
+export type LedgerCommand = GrantCommand | ChargeCommand | RefundCommand | RewardCommand | AdjustCommand;
 
 /** A job's return value: small, JSON, CONTRACT §3. */
 export type ApplyResult = { outcome: string } & Record<string, unknown>;

@@ -61,7 +61,7 @@ function wanted(st: LedgerTx) {
     const cmd = st.cmds[i]!;
     const p = st.prepared[i]!;
     if (cmd.op === 'charge' && cmd.holdId) holdIds.push(cmd.holdId);
-    if (cmd.op === 'grant' || cmd.op === 'reward') batches++;
+    if (cmd.op === 'grant' || cmd.op === 'reward' || (cmd.op === 'adjust' && cmd.amount > 0n)) batches++;
     if (p.kind === 'ok' && p.charge && 'entry' in p.charge) chargeEntryIds.push(p.charge.entry.entry_id);
     if (p.kind === 'ok' && p.reward) counterKeys.push({ user_id: p.target.userId, event_type: (cmd as RewardCommand).eventType, day: p.reward.day });
   }

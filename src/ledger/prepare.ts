@@ -56,6 +56,7 @@ function prepareOne(st: LedgerTx, cmd: LedgerCommand, i: number, found: EarlyLoo
   switch (cmd.op) {
     case 'grant':
     case 'charge':
+    case 'adjust':
       return hasAsset(st.config, cmd.asset) ? { kind: 'ok', target: cmd } : { kind: 'error', error: invalidPayload(`unknown asset "${cmd.asset}"`) };
     case 'reward':
       return prepareReward(st.config, cmd);

@@ -68,7 +68,7 @@ export interface TransactionView {
 export async function readTransactions(
   db: Db,
   userId: string,
-  opts: { asset?: string; limit: number; before?: bigint },
+  opts: { asset?: string; limit: number; before?: bigint; from?: string; to?: string },
 ): Promise<{ items: TransactionView[]; next: bigint | null }> {
   const before = opts.before === undefined ? null : String(opts.before);
   const rows = await db<
@@ -87,6 +87,8 @@ export async function readTransactions(
     WHERE e.user_id = ${userId}
       ${opts.asset === undefined ? db`` : db`AND e.asset = ${opts.asset}`}
       ${before === null ? db`` : db`AND e.entry_id < ${before}::bigint`}
+      ${opts.from === undefined ? db`` : db`AND e.created_at >= ${opts.from}::text::timestamptz`}
+      ${opts.to === undefined ? db`` : db`AND e.created_at < ${opts.to}::text::timestamptz`}
     ORDER BY e.entry_id DESC
     LIMIT ${opts.limit + 1}`;
   const page = rows.slice(0, opts.limit);

@@ -43,6 +43,8 @@ export interface EntryMeta {
   usage: unknown;
   description: string | null;
   occurredAt: Date | null;
+  /** The entry's kind when it is not the domain's (an operator's adjust is a grant or a burn, recorded as `adjust`). */
+  kind?: 'adjust';
 }
 
 /** One entry to write. Results name it by object until ids exist (`transaction_id: PendingEntry`). */

@@ -92,7 +92,7 @@ function entryRows(st: LedgerTx, realBatchId: (b: BatchState) => bigint) {
       account_id: String(acct.id),
       user_id: acct.userId,
       asset: acct.asset,
-      kind: draft.kind,
+      kind: meta?.kind ?? draft.kind,
       amount: String(draft.amount),
       balance_before: String(draft.balanceBefore),
       balance_after: String(draft.balanceAfter),

@@ -44,8 +44,9 @@ export async function runReconcile(sql: Sql): Promise<ReconcileSummary> {
     WITH e AS (
       SELECT account_id,
         coalesce(sum(amount), 0) AS balance,
-        coalesce(sum(amount) FILTER (WHERE kind = 'grant'), 0) AS granted,
-        coalesce(-sum(amount) FILTER (WHERE kind IN ('consume', 'refund')), 0) AS consumed,
+        -- An operator's adjust counts as granted (positive) or consumed (negative), as its batch or burn does.
+        coalesce(sum(amount) FILTER (WHERE kind = 'grant' OR (kind = 'adjust' AND amount > 0)), 0) AS granted,
+        coalesce(-sum(amount) FILTER (WHERE kind IN ('consume', 'refund') OR (kind = 'adjust' AND amount < 0)), 0) AS consumed,
         coalesce(-sum(amount) FILTER (WHERE kind = 'expire'), 0) AS expired
       FROM ledger_entries GROUP BY account_id)
     SELECT a.account_id, a.user_id, a.asset, f.field, f.expected, f.actual
@@ -89,7 +90,7 @@ export async function runReconcile(sql: Sql): Promise<ReconcileSummary> {
   const allocations = await sql<{ entry_id: bigint; expected: bigint; actual: bigint }[]>`
     SELECT e.entry_id, -e.amount AS expected, sum(al.amount) AS actual
     FROM ledger_entries e JOIN ledger_allocations al USING (entry_id)
-    WHERE e.kind = 'consume' GROUP BY e.entry_id, e.amount HAVING sum(al.amount) > -e.amount LIMIT ${LIMIT}`;
+    WHERE e.kind IN ('consume', 'adjust') GROUP BY e.entry_id, e.amount HAVING sum(al.amount) > -e.amount LIMIT ${LIMIT}`;
   for (const r of allocations) {
     violations.push({ check: 'allocations_within_consume', entry_id: String(r.entry_id), expected: `<= ${r.expected}`, actual: String(r.actual) });
   }

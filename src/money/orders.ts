@@ -39,13 +39,13 @@ export function orderView(o: OrderRow) {
   };
 }
 
-/** A pending order for an active product of the config in force; the price is fixed at creation. */
-export async function createOrder(sql: Sql, configs: ConfigCache, req: z.infer<typeof orderRequestSchema>): Promise<OrderRow> {
+/** A pending order for an active product of the config in force; the price is fixed at creation. `orderId`: see insertOrder. */
+export async function createOrder(sql: Sql, configs: ConfigCache, req: z.infer<typeof orderRequestSchema>, orderId?: string): Promise<OrderRow> {
   const { doc } = await configs.get(sql);
   const product = doc.products[req.sku];
   if (!product) throw new HttpError(422, 'unknown_sku', `no product "${req.sku}"`);
   if (!product.active) throw new HttpError(422, 'inactive_product', `product "${req.sku}" is not on sale`);
-  return insertOrder(sql, { user_id: req.user_id, sku: req.sku, asset: product.asset, amount: BigInt(product.amount), price_cents: BigInt(product.price_cents) });
+  return insertOrder(sql, { user_id: req.user_id, sku: req.sku, asset: product.asset, amount: BigInt(product.amount), price_cents: BigInt(product.price_cents), order_id: orderId });
 }
 
 /** `X-Tally-Signature`: hex HMAC-SHA256 of the raw body with TALLY_PAYMENT_SECRET, compared in constant time. */

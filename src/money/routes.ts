@@ -5,15 +5,30 @@ import type { AppContext } from '../context.ts';
 import { dbNow } from '../db/clock.ts';
 import { HttpError } from '../errors.ts';
 import { bodyErrorOf, rawBodyOf } from '../http/body.ts';
-import { errors, named } from '../http/schemas.ts';
+import { idempotentId } from '../http/idempotency.ts';
+import { errors, limitSchema, named } from '../http/schemas.ts';
 import { idSchema } from '../queues/common.ts';
 import { getHold, holdRequestSchema, holdView, placeHold, releaseHoldById } from './holds.ts';
+import { listOrders } from '../ledger/sql/orders.ts';
 import { createOrder, findOrder, orderPaid, orderRequestSchema, orderView, paidCallbackSchema, signatureValid } from './orders.ts';
 import { readUsage, usageQuerySchema } from './usage.ts';
 
 const holdParams = z.object({ hold_id: idSchema });
 const orderParams = z.object({ order_id: idSchema });
 const userParams = z.object({ user_id: idSchema });
+
+const ordersQuery = z.object({ limit: limitSchema(50, 500), cursor: z.string().max(200).optional().describe('next_cursor of the previous page') }).strict();
+
+/** Order cursors: base64url of `o:` and the last order_id of the page (opaque to clients). */
+function encodeOrderCursor(orderId: string): string {
+  return Buffer.from(`o:${orderId}`).toString('base64url');
+}
+function decodeOrderCursor(cursor: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const id = text.startsWith('o:') ? text.slice(2) : '';
+  if (!idSchema.safeParse(id).success) throw new HttpError(400, 'invalid_cursor', 'malformed cursor');
+  return id;
+}
 
 const amount = z.number().int();
 const holdSchema = named(
@@ -119,8 +134,28 @@ export function moneyRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   r.post('/v1/orders', {
     config: { auth: 'api' },
-    schema: { tags: ['money'], summary: 'A pending order for a product', body: orderRequestSchema, response: { 201: orderSchema, ...errors(400, 422) } },
-  }, async (req, reply) => reply.status(201).send(orderView(await createOrder(ctx.sql, ctx.configs, req.body))));
+    schema: { tags: ['money'], summary: 'A pending order for a product', body: orderRequestSchema, response: { 201: orderSchema, ...errors(400, 409, 422) } },
+  }, async (req, reply) => {
+    // Under an Idempotency-Key the order's id comes from the key: a request run again creates nothing new.
+    const key = idempotentId(req);
+    return reply.status(201).send(orderView(await createOrder(ctx.sql, ctx.configs, req.body, key === undefined ? undefined : `o-${key}`)));
+  });
+
+  r.get('/v1/users/:user_id/orders', {
+    config: { auth: 'api' },
+    schema: {
+      tags: ['money'],
+      summary: 'A user\'s orders, newest first (paginated)',
+      params: userParams,
+      querystring: ordersQuery,
+      response: { 200: z.object({ items: z.array(orderSchema), next_cursor: z.string().nullable() }), ...errors(400) },
+    },
+  }, async (req) => {
+    const { limit, cursor } = req.query;
+    const rows = await listOrders(ctx.sql, req.params.user_id, limit + 1, cursor === undefined ? undefined : decodeOrderCursor(cursor));
+    const page = rows.slice(0, limit);
+    return { items: page.map(orderView), next_cursor: rows.length > limit ? encodeOrderCursor(page.at(-1)!.order_id) : null };
+  });
 
   r.get('/v1/orders/:order_id', {
     config: { auth: 'api' },

@@ -4,15 +4,18 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { PricingError, quoteMaxCost } from '../../domain/pricing.ts';
 import { HttpError } from '../../errors.ts';
+import { balanceAt } from '../../ledger/history.ts';
 import { readBalance, readBatches, readTransactions } from '../../ledger/read.ts';
 import { usageSchema } from '../../queues/charges/schema.ts';
 import { idSchema } from '../../queues/common.ts';
+import { checkRange, clockFor, historyInstant, rangeFields } from '../history-time.ts';
 import { cursorId, errors, limitSchema, named } from '../schemas.ts';
 
 const userParams = z.object({ user_id: idSchema });
 const balanceParams = z.object({ user_id: idSchema, asset: idSchema });
 const cursorSchema = z.string().max(64).describe('next_cursor of the previous page');
-const txQuery = z.object({ asset: idSchema.optional(), limit: limitSchema(50, 500), cursor: cursorSchema.optional() }).strict();
+const txQuery = z.object({ asset: idSchema.optional(), limit: limitSchema(50, 500), cursor: cursorSchema.optional(), ...rangeFields }).strict();
+const balanceQuery = z.object({ at: historyInstant.optional().describe('the balance as of this instant (the end of its millisecond), from the ledger') }).strict();
 const batchesQuery = z.object({ asset: idSchema.optional(), limit: limitSchema(100, 500), cursor: cursorSchema.optional() }).strict();
 const quoteBody = z.object({ user_id: idSchema, asset: idSchema, source_type: idSchema, usage: usageSchema.optional() }).strict();
 
@@ -30,6 +33,19 @@ export const balanceView = named(
     overdrawn: z.boolean(),
   }),
   'Balance',
+);
+/** `?at=`: the balance then, exact and as the ledger recorded it (docs/http.md, "History"). */
+export const balanceAtView = named(
+  z.object({
+    user_id: z.string(),
+    asset: z.string(),
+    at: z.string(),
+    balance: amount.describe('exact at `at`: batches lapsed by then never count, even if their expire entry was written later'),
+    recorded_balance: amount.describe('the ledger\'s view: the balance the last entry dated by `at` left'),
+    lapsed: amount.describe('recorded_balance − balance: lapsed by `at`, expired in the ledger only later'),
+    transaction_id: z.string().nullable().describe('the last entry counted (null: none yet)'),
+  }),
+  'BalanceAt',
 );
 const transactionView = named(
   z.object({
@@ -89,21 +105,45 @@ export function ledgerRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   r.get('/v1/users/:user_id/balances/:asset', {
     config: { auth: 'api' },
-    schema: { tags: ['ledger'], summary: 'A balance, exact at read time', params: balanceParams, response: { 200: balanceView, ...errors(400) } },
-  }, async (req) => readBalance(ctx.sql, req.params.user_id, req.params.asset));
+    schema: {
+      tags: ['ledger'],
+      summary: 'A balance, exact at read time; with ?at=, as of that instant (BalanceAt)',
+      params: balanceParams,
+      querystring: balanceQuery,
+      response: { 200: z.union([balanceView, balanceAtView]), ...errors(400) },
+    },
+  }, async (req) => {
+    const { user_id, asset } = req.params;
+    const at = req.query.at;
+    if (at === undefined) return readBalance(ctx.sql, user_id, asset);
+    if ((await clockFor(ctx.sql, at)).future) throw new HttpError(400, 'invalid_range', '`at` is in the future (read the balance without `at` for now)');
+    const b = await balanceAt(ctx.sql, user_id, asset, at);
+    return {
+      user_id,
+      asset,
+      at: new Date(at).toISOString(),
+      balance: Number(b.balance),
+      recorded_balance: Number(b.recordedBalance),
+      lapsed: Number(b.lapsed),
+      transaction_id: b.entryId === null ? null : String(b.entryId),
+    };
+  });
 
   r.get('/v1/users/:user_id/transactions', {
     config: { auth: 'api' },
     schema: {
       tags: ['ledger'],
-      summary: 'Ledger entries, newest first',
+      summary: 'Ledger entries, newest first; from (inclusive) / to (exclusive) bound created_at',
       params: userParams,
       querystring: txQuery,
       response: { 200: z.object({ items: z.array(transactionView), next_cursor: z.string().nullable() }), ...errors(400) },
     },
   }, async (req) => {
     const q = req.query;
+    checkRange(q.from, q.to);
     const page = await readTransactions(ctx.sql, req.params.user_id, {
+      from: q.from,
+      to: q.to,
       asset: q.asset,
       limit: q.limit,
       before: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
