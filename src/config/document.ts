@@ -45,7 +45,7 @@ const estimateSchema = z
 
 const tokenModelSchema = z.object({ input_per_1k: z.number().finite().min(0), output_per_1k: z.number().finite().min(0) }).strict();
 
-const pricingRuleSchema = z.discriminatedUnion('mode', [
+export const pricingRuleSchema = z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('fixed'), points, min_points: points.optional() }).strict(),
   z
     .object({
