@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FEATURES, type Feature } from './ops.ts';
+import { Divergence } from './runner.ts';
 import { checkSeed, replayFile } from './simulate.ts';
 import { TallySystem } from './system.ts';
 
@@ -53,8 +54,15 @@ let exitCode = 0;
 try {
   if (values.replay) {
     const saved = JSON.parse(readFileSync(values.replay, 'utf8'));
-    const stats = await replayFile(sys, saved.ops, new Set(saved.exclude ?? []), echo);
-    console.log(`replayed ${values.replay}: no divergence (${JSON.stringify(stats)})`);
+    if (saved.note) console.log(saved.note);
+    try {
+      const stats = await replayFile(sys, saved.ops, new Set(saved.exclude ?? []), echo);
+      console.log(`replayed ${values.replay}: no divergence (${stats.ops} operations, ${stats.jobs} jobs)`);
+    } catch (err) {
+      if (!(err instanceof Divergence)) throw err;
+      exitCode = 1;
+      console.log(err.message);
+    }
   } else {
     let seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
     let ops = 0;
