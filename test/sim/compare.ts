@@ -2,7 +2,8 @@
  * Where tally and the model disagree: one job result against what the model expected, and one user's state
  * (balances, held, debt, batches, entries, expiries, affinity, rewarded levels) against the model's view.
  */
-import { PRESENT, type AccountView, type DeviceView, type Expected, type UserView } from './model/model.ts';
+import { PRESENT, type Expected } from './model/model.ts';
+import type { AccountView, DeviceView, UserView } from './model/view.ts';
 import type { TallyAccount, TallyDevice, TallyUser } from './observe.ts';
 import type { Observation } from './system.ts';
 

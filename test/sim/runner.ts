@@ -28,7 +28,7 @@ const DAY = 86_400_000;
 
 export class Divergence extends Error {
   constructor(readonly what: string, readonly transcript: string[]) {
-    super(`${what}\n--- transcript (last 80 lines; every step of the run) ---\n${transcript.slice(-80).join('\n')}`);
+    super(`${what}\n--- the last 80 lines of the run's transcript (all of it: --replay the saved sequence with --verbose) ---\n${transcript.slice(-80).join('\n')}`);
     this.name = 'Divergence';
   }
 }

@@ -6,15 +6,15 @@
  * State is per user (accounts, holds, charges, devices, decisions), as plain data, so the driver can try an
  * ordering of one user's concurrent events on a copy (`structuredClone`) before committing it.
  */
-import { canonical, timezoneOf, type ConfigDoc } from './config.ts';
+import { applyChange, decay, decideAdjust, decideEvent, levelOf, newDevice, type Device } from './affinity.ts';
+import { canonical, levelsOf, timezoneOf, type ConfigDoc } from './config.ts';
 import { dayOf } from './days.ts';
-import { applyChange, decay, decideAdjust, decideEvent, levelOf, nextLevelOf, newDevice, type Device } from './affinity.ts';
-import { levelsOf } from './config.ts';
-import {
-  balanceOf, consume, expiredOf, grant, isLive, newAccount, refund, refundableOf, burnOrder,
-  type Account, type Charges, type Hold,
-} from './ledger.ts';
+import { balanceOf, consume, grant, newAccount, refund, refundableOf, type Account } from './ledger.ts';
 import { price, quote, type Usage } from './pricing.ts';
+import { newUser, type UserState } from './state.ts';
+import { viewOf, type UserView } from './view.ts';
+
+export { newUser, type UserState };
 
 export type Queue = 'grants' | 'charges' | 'affinity-events';
 
@@ -30,33 +30,6 @@ export type Expected = { ok: true; result: Record<string, unknown> } | { ok: fal
 
 /** `transaction_id` in an expected result: an entry was written (its id is tally's), or none. */
 export const PRESENT = 'present';
-
-export interface Decision {
-  canon: string;
-  result: Record<string, unknown>;
-}
-
-export interface UserState {
-  accounts: Map<string, Account>;
-  charges: Charges;
-  holds: Map<string, Hold>;
-  holdByEvent: Map<string, string>;
-  devices: Map<string, Device>;
-  /** §3 exactly-once: the decision per (queue, event_id), with the payload it was made for. */
-  decisions: Map<string, Decision>;
-  /** Reward events granted per `type|day` (the day in the config's timezone, by occurred_at). */
-  rewardDays: Map<string, number>;
-}
-
-export const newUser = (): UserState => ({
-  accounts: new Map(),
-  charges: new Map(),
-  holds: new Map(),
-  holdByEvent: new Map(),
-  devices: new Map(),
-  decisions: new Map(),
-  rewardDays: new Map(),
-});
 
 export interface ConfigVersion {
   doc: ConfigDoc;
@@ -186,7 +159,8 @@ export class Model {
     return ok({ outcome: 'applied', transaction_id: PRESENT, amount: rule.amount, balance_after: num(after) });
   }
 
-  private held(u: UserState, asset: string): bigint {
+  /** §4: what active holds not past their expires_at reserve. */
+  held(u: UserState, asset: string): bigint {
     let sum = 0n;
     for (const h of u.holds.values()) if (h.asset === asset && h.status === 'active' && h.expiresAt > this.now) sum += h.amount;
     return sum;
@@ -338,70 +312,13 @@ export class Model {
     return { status: 200 };
   }
 
+  /** What the public reads must show for one user now (view.ts). */
+  view(u: UserState, alsoDevices: Iterable<string> = []): UserView {
+    return viewOf(u, this.now, this.doc, (asset) => this.held(u, asset), alsoDevices);
+  }
+
   /** `tally maintenance decay` at the model's now, over every device. */
   decayAll(): void {
     for (const u of this.users.values()) for (const d of u.devices.values()) decay(d, this.doc, this.now);
   }
-
-  /** What the public reads must show for one user now (§4 balances, batches, transactions, affinity). */
-  view(u: UserState, alsoDevices: Iterable<string> = []): UserView {
-    const accounts: Record<string, AccountView> = {};
-    for (const [asset, a] of u.accounts) {
-      const balance = balanceOf(a, this.now);
-      const held = this.held(u, asset);
-      accounts[asset] = {
-        balance: num(balance),
-        held: num(held),
-        available: num(balance - held),
-        total_granted: num(a.granted),
-        total_consumed: num(a.consumed),
-        total_expired: num(expiredOf(a, this.now)),
-        overdrawn: a.debt > 0n,
-        debt: num(a.debt),
-        batches: a.batches
-          .filter((b) => isLive(b, this.now) && b.remaining > 0n)
-          .sort(burnOrder)
-          .map((b) => ({ amount: num(b.amount), remaining: num(b.remaining), expiresAt: b.expiresAt, fuzzy: b.fuzzy, source: b.source })),
-        entries: a.entries.map((e) => ({ kind: e.kind, amount: num(e.amount), eventId: e.eventId, before: num(e.before) })),
-        expired: a.batches.filter((b) => !isLive(b, this.now) && b.remaining > 0n).map((b) => num(b.remaining)).sort((x, y) => x - y),
-      };
-    }
-    const levels = levelsOf(this.doc);
-    const devices: Record<string, DeviceView> = {};
-    const all = new Map(u.devices);
-    for (const id of alsoDevices) if (!all.has(id)) all.set(id, newDevice());
-    for (const [id, d] of all) {
-      const next = nextLevelOf(levels, d.value);
-      devices[id] = { value: d.value, level: levelOf(levels, d.value), next_level: next?.level ?? null, next_threshold: next?.threshold ?? null, rewarded: [...d.rewarded].sort((x, y) => x - y) };
-    }
-    return { accounts, devices };
-  }
-}
-
-export interface AccountView {
-  balance: number;
-  held: number;
-  available: number;
-  total_granted: number;
-  total_consumed: number;
-  total_expired: number;
-  overdrawn: boolean;
-  debt: number;
-  batches: { amount: number; remaining: number; expiresAt: number | null; fuzzy: boolean; source: string | null }[];
-  entries: { kind: string; amount: number; eventId: string | null; before: number }[];
-  /** What each expired batch held when it expired (the amounts of the `expire` entries, once swept). */
-  expired: number[];
-}
-
-export interface DeviceView {
-  value: number;
-  level: number;
-  next_level: number | null;
-  next_threshold: number | null;
-  rewarded: number[];
-}
-
-export interface UserView {
-  accounts: Record<string, AccountView>;
-  devices: Record<string, DeviceView>;
 }
