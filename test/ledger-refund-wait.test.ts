@@ -11,8 +11,8 @@ import { spawnTally, startTally, waitFor, type InProcessTally } from './helpers/
 
 /**
  * A refund can overtake its charge: the batcher orders them inside one process only, and PM2 runs two. Such a
- * refund waits — retried like a transient fault, no attempt used — for up to TALLY_REFUND_WAIT_SECONDS from its
- * enqueue time, then fails unknown_charge. It waits alone: its batch-mates are applied meanwhile.
+ * refund waits — retried like a transient fault, no attempt used — for up to TALLY_REFUND_WAIT_SECONDS from when it
+ * first waited, then fails unknown_charge. It waits alone: its batch-mates are applied meanwhile.
  */
 const worlds: TestWorld[] = [];
 const children: ChildProcess[] = [];
@@ -87,6 +87,19 @@ describe('a refund that overtakes its charge', () => {
     expect(dl!.reason_code).toBe('unknown_charge');
     const job = await tally.producer.queue('charges').getJob('nope-rf');
     expect(job!.attemptsMade).toBe(1);
+  });
+
+  it('waits from when it first waited, not from its job timestamp: a producer clock days ahead cannot make it wait for ever', async () => {
+    const w = await world({ TALLY_REFUND_WAIT_SECONDS: '2' });
+    tally = await startTally(w, ['worker']);
+    // A raw BullMQ job whose timestamp lies ten days ahead (a skewed producer, or a test driving time).
+    const job = await tally.producer.queue('charges').add(
+      'refund',
+      { type: 'refund', event_id: 'skew-rf', charge_event_id: 'never-charged-2' },
+      { jobId: 'skew-rf', timestamp: Date.now() + 10 * 86_400_000 },
+    );
+    const err = await tally.producer.result('charges', job, 20_000).catch((e: Error) => e);
+    expect(String((err as Error).message)).toMatch(/^unknown_charge: charge_event_id "never-charged-2"/);
   });
 
   it('two worker processes, one SIGKILLed while refunds of charges in the other are in flight: every event once', async () => {

@@ -4,6 +4,12 @@ import { ChargeNotApplied } from '../ledger/commands.ts';
 
 const TRANSIENT_DELAY_MS = 1000;
 
+async function rememberWaitStart(job: Job): Promise<void> {
+  const p = job.progress as { waiting_since?: unknown } | number | undefined;
+  if (typeof p === 'object' && p !== null && typeof p.waiting_since === 'number') return;
+  await job.updateProgress({ waiting_since: Date.now() });
+}
+
 /**
  * The one place that maps an error to BullMQ behaviour:
  * - PermanentJobError (bad input, conflict): fail now, no retries, kept in the failed set with its reason;
@@ -17,6 +23,8 @@ export async function settle<T>(job: Job, token: string | undefined, work: () =>
   } catch (err) {
     if (err instanceof PermanentJobError) throw new UnrecoverableError(err.message);
     if ((isTransient(err) || err instanceof ChargeNotApplied) && token) {
+      // The first time a refund waits, remember when: its deadline counts from then (waitingSince).
+      if (err instanceof ChargeNotApplied) await rememberWaitStart(job);
       await job.moveToDelayed(Date.now() + TRANSIENT_DELAY_MS, token);
       throw new DelayedError();
     }

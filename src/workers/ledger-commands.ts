@@ -18,8 +18,19 @@ export function occurredAt(iso: string | undefined, job: Job): Date {
   return iso ? new Date(iso) : new Date(job.timestamp);
 }
 
-/** How long a refund waits for its charge (TALLY_REFUND_WAIT_SECONDS), measured from when its job was enqueued. */
+/** How long a refund waits for its charge (TALLY_REFUND_WAIT_SECONDS), measured from when it started waiting. */
 export const DEFAULT_REFUND_WAIT_MS = 600_000;
+
+/**
+ * When a job started waiting for something (a refund for its charge): recorded in the job's progress the first
+ * time it is put back (see job-outcome.ts), else now — never the producer's `timestamp`, which a producer with a
+ * clock ahead (or a test driving time) can put days in the future, making the wait endless.
+ */
+export function waitingSince(job: Job): number {
+  const p = job.progress as { waiting_since?: unknown } | number | undefined;
+  const since = typeof p === 'object' && p !== null ? p.waiting_since : undefined;
+  return typeof since === 'number' && Number.isFinite(since) ? since : Date.now();
+}
 
 /** Validates a `charges` or `grants` job (other languages enqueue raw JSON) into a ledger command. */
 export function toLedgerCommand(queue: string, job: Job, refundWaitMs = DEFAULT_REFUND_WAIT_MS): LedgerCommand {
@@ -43,7 +54,7 @@ export function toLedgerCommand(queue: string, job: Job, refundWaitMs = DEFAULT_
         chargeEventId: d.charge_event_id,
         amount: d.amount === undefined ? null : BigInt(d.amount),
         reason: d.reason ?? null,
-        waitForChargeUntil: job.timestamp + refundWaitMs,
+        waitForChargeUntil: waitingSince(job) + refundWaitMs,
       };
     }
     return {
