@@ -168,6 +168,14 @@ describe('the config document refuses keys it cannot hold', () => {
     expect(() => parseConfigDocument({ ...base, rewards: deep })).toThrow(/nested deeper/);
   });
 
+  it('refuses affinity numbers its 32-bit integer columns cannot hold (a level of 2^31 would fail every transaction)', () => {
+    const levels = (level: number, threshold: number) => ({ ...base, affinity: { levels: [{ level: 1, threshold: 0 }, { level, threshold }] } });
+    expect(() => parseConfigDocument(levels(2 ** 31, 10))).toThrow(/levels/);
+    expect(() => parseConfigDocument(levels(2, 2 ** 31))).toThrow(/levels/);
+    expect(() => parseConfigDocument({ ...base, affinity: { settings: { global_daily_cap: 2 ** 31 } } })).toThrow(/global_daily_cap/);
+    expect(parseConfigDocument(levels(2 ** 31 - 1, 2 ** 31 - 1)).affinity!.levels).toHaveLength(2);
+  });
+
   it('leaves the books consistent', async () => {
     await expectInvariants(world.sql);
   });

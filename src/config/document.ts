@@ -78,6 +78,8 @@ const ruleSchema = z
   })
   .strict();
 
+const INT32_MAX = 2_147_483_647;
+
 const rewardGrantSchema = z.object({ asset: name, amount: z.number().int().positive().max(Number.MAX_SAFE_INTEGER) }).strict();
 
 const affinitySchema = z
@@ -86,12 +88,12 @@ const affinitySchema = z
       .object({
         max_affinity: z.number().int().positive().max(2_147_483_647).default(1000),
         timezone: timezone.optional(),
-        global_daily_cap: z.number().int().positive().optional(),
+        global_daily_cap: z.number().int().positive().max(INT32_MAX).optional(),
         decay: z
           .object({
-            after_idle_days: z.number().int().min(0),
-            per_day: z.number().int().min(0),
-            floor: z.number().int().min(0).default(0),
+            after_idle_days: z.number().int().min(0).max(36_500),
+            per_day: z.number().int().min(0).max(INT32_MAX),
+            floor: z.number().int().min(0).max(INT32_MAX).default(0),
           })
           .strict()
           .optional(),
@@ -100,7 +102,8 @@ const affinitySchema = z
       .default({ max_affinity: 1000 }),
     rules: mapOf(name, ruleSchema).prefault({}),
     levels: z
-      .array(z.object({ level: z.number().int().min(0), threshold: z.number().int().min(0), rewards: z.array(rewardGrantSchema).default([]) }).strict())
+      // Levels, thresholds and scores are 32-bit integer columns (affinity_devices, affinity_granted_levels).
+      .array(z.object({ level: z.number().int().min(0).max(INT32_MAX), threshold: z.number().int().min(0).max(INT32_MAX), rewards: z.array(rewardGrantSchema).default([]) }).strict())
       .default([{ level: 1, threshold: 0, rewards: [] }]),
   })
   .strict();
