@@ -2406,7 +2406,35 @@ export interface components {
             /** @default {} */
             pricing: {
                 [key: string]: {
-                    [key: string]: components["schemas"]["PricingRuleInput"];
+                    [key: string]: {
+                        min_points?: number;
+                        /** @constant */
+                        mode: "fixed";
+                        points: number;
+                    } | {
+                        divisor?: number;
+                        estimate?: {
+                            seconds_per_char?: number;
+                            use_input_seconds?: boolean;
+                        };
+                        min_points?: number;
+                        /** @constant */
+                        mode: "duration";
+                        multiplier?: number;
+                    } | {
+                        min_points?: number;
+                        /** @constant */
+                        mode: "tokens";
+                        models: {
+                            [key: string]: {
+                                input_per_1k: number;
+                                output_per_1k: number;
+                            };
+                        };
+                    } | {
+                        /** @constant */
+                        mode: "free";
+                    };
                 };
             };
             /** @default {} */
@@ -2537,30 +2565,6 @@ export interface components {
             user_id: string;
         };
         PricingRule: {
-            min_points?: number;
-            /** @constant */
-            mode: "fixed";
-            points: number;
-        } | {
-            divisor?: number;
-            estimate?: {
-                seconds_per_char?: number;
-                use_input_seconds?: boolean;
-            };
-            min_points?: number;
-            /** @constant */
-            mode: "duration";
-            multiplier?: number;
-        } | {
-            min_points?: number;
-            /** @constant */
-            mode: "tokens";
-            models: unknown;
-        } | {
-            /** @constant */
-            mode: "free";
-        };
-        PricingRuleInput: {
             min_points?: number;
             /** @constant */
             mode: "fixed";

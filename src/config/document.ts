@@ -45,7 +45,12 @@ const estimateSchema = z
 
 const tokenModelSchema = z.object({ input_per_1k: z.number().finite().min(0), output_per_1k: z.number().finite().min(0) }).strict();
 
-export const pricingRuleSchema = z.discriminatedUnion('mode', [
+/**
+ * A pricing rule. `records` builds its model map: the document's null-prototype map (mapOf) for the workers, a plain
+ * record for the catalogue's answer (a transform has no JSON Schema of its output) — one shape for both.
+ */
+function pricingRuleWith(records: (key: typeof freeKey, value: typeof tokenModelSchema) => z.ZodType<Record<string, z.output<typeof tokenModelSchema>>>) {
+  return z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('fixed'), points, min_points: points.optional() }).strict(),
   z
     .object({
@@ -60,12 +65,17 @@ export const pricingRuleSchema = z.discriminatedUnion('mode', [
   z
     .object({
       mode: z.literal('tokens'),
-      models: mapOf(freeKey, tokenModelSchema),
+      models: records(freeKey, tokenModelSchema),
       min_points: points.optional(),
     })
     .strict(),
   z.object({ mode: z.literal('free') }).strict(),
 ]);
+}
+
+export const pricingRuleSchema = pricingRuleWith(mapOf);
+/** The same rule as the catalogue shows it (GET /v1/pricing): what the workers parse, without the null-prototype step. */
+export const pricingRuleView = pricingRuleWith((key, value) => z.record(key, value));
 
 const ruleSchema = z
   .object({

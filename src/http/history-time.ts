@@ -1,10 +1,15 @@
 import { z } from 'zod';
 import type { Db } from '../db/client.ts';
 import { HttpError } from '../errors.ts';
-import { isoTimestamp } from '../queues/common.ts';
 
-/** An instant in a history query: ISO-8601 with a zone, years 0001–9999 (PostgreSQL has no year 0). */
-export const historyInstant = isoTimestamp.refine((s) => !/^0000/.test(s), 'the year must be 0001–9999');
+/**
+ * An instant in a history query: ISO-8601 with a zone, years 0001–9999 (PostgreSQL has no year 0). Wider than the
+ * instants a payload may carry (1970–9998, src/queues/common.ts): a reader may ask about any range, and nothing
+ * booked lies outside the narrower one.
+ */
+export const historyInstant = z.iso
+  .datetime({ offset: true, message: 'must be an ISO-8601 timestamp with a zone' })
+  .refine((s) => !/^0000/.test(s) && !Number.isNaN(Date.parse(s)), 'the year must be 0001–9999');
 
 /** `from` after `to` is a malformed range (400), not an empty one. */
 export function checkRange(from: string | undefined, to: string | undefined): void {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { pricingRuleSchema } from '../../config/document.ts';
+import { pricingRuleView } from '../../config/document.ts';
 import type { AppContext } from '../../context.ts';
 import { HttpError } from '../../errors.ts';
 import { idSchema } from '../../queues/common.ts';
@@ -21,7 +21,7 @@ const productView = named(
   'Product',
 );
 /** The workers' own pricing-rule schema (the config document's), so the answer is the rules exactly as in force. */
-const pricingRule = named(pricingRuleSchema, 'PricingRule');
+const pricingRule = named(pricingRuleView, 'PricingRule');
 const pricingView = z.object({
   asset: z.string(),
   config_version: num,
