@@ -99,6 +99,12 @@ describe('database timeouts', () => {
       expect(took).toBeLessThan(6_000);
       const answered = await Promise.all(holds);
       expect(answered.every((h) => h.status !== 201)).toBe(true); // none got the lock while it was held
+      // A lock wait that outlasts the route's retries is a passing fault: 503 with Retry-After, never a 500.
+      for (const h of answered) {
+        expect(h.status).toBe(503);
+        expect(h.body.error.code).toBe('unavailable');
+        expect(h.headers['retry-after']).toBe('1');
+      }
     } finally {
       clearTimeout(timer);
       await (released ?? release());

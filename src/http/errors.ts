@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { HttpError } from '../errors.ts';
+import { HttpError, isTransient } from '../errors.ts';
 import type { RouteTable } from './route-table.ts';
 
 /**
@@ -54,7 +54,10 @@ function validationError(err: FastifyError): ErrorBody {
   return errorBody('invalid_request', `invalid ${part}: ${line}`, issues);
 }
 
-export function toErrorReply(err: unknown, log: { error(obj: object, msg: string): void }): { status: number; body: ErrorBody } {
+export function toErrorReply(
+  err: unknown,
+  log: { error(obj: object, msg: string): void; warn(obj: object, msg: string): void },
+): { status: number; body: ErrorBody; retryAfter?: number } {
   if (err instanceof HttpError) return { status: err.status, body: errorBody(err.code, err.message, err.details) };
   const fe = err as FastifyError;
   if (hasZodFastifySchemaValidationErrors(fe) || fe.code === 'FST_ERR_VALIDATION') return { status: 400, body: validationError(fe) };
@@ -63,6 +66,12 @@ export function toErrorReply(err: unknown, log: { error(obj: object, msg: string
     const code = CODE_BY_FASTIFY_CODE[fe.code ?? ''] ?? CODE_BY_STATUS[status] ?? 'bad_request';
     return { status, body: errorBody(code, fe.message || STATUS_CODES[status] || 'bad request') };
   }
+  // A passing fault that outlasted the route's own retries (a lock held past TALLY_DB_LOCK_TIMEOUT_MS, PostgreSQL
+  // restarting, a dropped connection): nothing was applied, and the same request may well succeed shortly.
+  if (isTransient(err)) {
+    log.warn({ code: (err as { code?: unknown }).code }, 'request met a transient fault');
+    return { status: 503, body: errorBody('unavailable', 'a passing fault in the database or Redis; nothing was applied; retry shortly'), retryAfter: 1 };
+  }
   // Anything else is ours to fix: logged in full, answered without internals (a response that fails its own
   // schema lands here too, with the zod issues in the log).
   log.error({ err, issues: (fe as { cause?: { issues?: unknown } }).cause?.issues }, 'request failed');
@@ -70,7 +79,8 @@ export function toErrorReply(err: unknown, log: { error(obj: object, msg: string
 }
 
 export function errorHandler(err: unknown, req: FastifyRequest, reply: FastifyReply) {
-  const { status, body } = toErrorReply(err, req.log);
+  const { status, body, retryAfter } = toErrorReply(err, req.log);
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   return reply.status(status).send(body);
 }
 

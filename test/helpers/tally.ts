@@ -14,7 +14,7 @@ export interface InProcessTally {
   started: Started;
   base: string;
   producer: TallyProducer;
-  http(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any }>;
+  http(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any; headers: Record<string, string> }>;
   /** The typed client (tally/client) with the API token, and one with the admin token. */
   client: TallyClient;
   admin: TallyClient;
@@ -52,7 +52,7 @@ export async function httpJson(base: string, method: string, path: string, body?
   } catch {
     // not JSON: keep the text
   }
-  return { status: res.status, body: parsed as any };
+  return { status: res.status, body: parsed as any, headers: Object.fromEntries(res.headers) as Record<string, string> };
 }
 
 export { ADMIN_TOKEN, API_TOKEN };
