@@ -1,6 +1,7 @@
 import '../src/money/register.ts';
 import '../src/affinity/register.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { affinitySettingsOf } from '../src/affinity/settings.ts';
 import { ConfigInvalidError, parseConfigDocument } from '../src/config/document.ts';
 import { applyConfig } from '../src/config/store.ts';
 import { ADMIN_TOKEN, createWorld, type TestWorld } from './helpers/env.ts';
@@ -140,6 +141,11 @@ describe('the config document refuses keys it cannot hold', () => {
     }
     const r = await tally.http('PUT', '/v1/admin/config', JSON.parse(docs[2]!), ADMIN_TOKEN);
     expect(r.status).toBe(400);
+  });
+
+  it('a document without an affinity section still finds no rule called after an Object.prototype member', () => {
+    const rules = affinitySettingsOf(parseConfigDocument(base)).rules;
+    for (const key of ['constructor', 'toString', 'hasOwnProperty', 'valueOf']) expect(rules[key], key).toBeUndefined();
   });
 
   it('refuses sections naming an undeclared asset called after an Object.prototype member (level rewards, pricing, products, rewards)', () => {

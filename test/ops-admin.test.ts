@@ -44,6 +44,13 @@ describe('admin surfaces: Bull Board and the ops dashboard', () => {
     });
   }
 
+  it('the dashboard serves its two assets and nothing else: prototype names are 404, never 500', async () => {
+    expect((await get('/admin/dashboard/assets/uPlot.min.css', `Bearer ${ADMIN_TOKEN}`)).status).toBe(200);
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'nope.js']) {
+      expect((await get(`/admin/dashboard/assets/${name}`, `Bearer ${ADMIN_TOKEN}`)).status, name).toBe(404);
+    }
+  });
+
   it('Bull Board shows every tally queue, and its UI page and assets load', async () => {
     const page = await get('/admin/queues', basic('admin', ADMIN_TOKEN));
     expect(page.text).toContain('<html');

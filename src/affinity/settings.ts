@@ -22,7 +22,7 @@ export function affinitySettingsOf(doc: ConfigDocument): AffinitySettings {
     timezone: a?.settings.timezone ?? doc.timezone,
     globalDailyCap: a?.settings.global_daily_cap,
     decay: d ? { afterIdleDays: d.after_idle_days, perDay: d.per_day, floor: d.floor } : undefined,
-    rules: a?.rules ?? {},
+    rules: a?.rules ?? (Object.create(null) as Record<string, never>), // null-prototype like the document's maps
     levels: a?.levels ?? DEFAULT_LEVELS,
   };
 }

@@ -10,10 +10,11 @@ import { DASHBOARD_HTML } from './dashboard-page.ts';
 
 /** uPlot's browser build and stylesheet, served from node_modules: no CDN, works offline. */
 const UPLOT_DIST = join(dirname(createRequire(import.meta.url).resolve('uplot')), '..', 'dist');
-const ASSETS: Record<string, { file: string; type: string }> = {
-  'uPlot.iife.min.js': { file: 'uPlot.iife.min.js', type: 'application/javascript; charset=utf-8' },
-  'uPlot.min.css': { file: 'uPlot.min.css', type: 'text/css; charset=utf-8' },
-};
+/** A Map, so a name like `constructor` or `__proto__` finds nothing (an object literal would find its prototype). */
+const ASSETS = new Map<string, { file: string; type: string }>([
+  ['uPlot.iife.min.js', { file: 'uPlot.iife.min.js', type: 'application/javascript; charset=utf-8' }],
+  ['uPlot.min.css', { file: 'uPlot.min.css', type: 'text/css; charset=utf-8' }],
+]);
 
 /** A page refresh scans the usage rollup and dead letters; several people watching must not multiply that. */
 const CACHE_MS = 5000;
@@ -35,7 +36,7 @@ export function dashboardRoutes(app: FastifyInstance, ctx: AppContext): void {
   });
 
   app.get('/admin/dashboard/assets/:name', async (req, reply) => {
-    const asset = ASSETS[(req.params as { name: string }).name];
+    const asset = ASSETS.get((req.params as { name: string }).name);
     if (!asset) throw new HttpError(404, 'not_found', 'no such asset');
     return reply.type(asset.type).header('cache-control', 'public, max-age=3600').send(await readFile(join(UPLOT_DIST, asset.file)));
   });
