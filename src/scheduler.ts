@@ -16,17 +16,38 @@ export function addSchedule(s: { id: string; task: string; every?: number; patte
   SCHEDULES.push(s);
 }
 
+/**
+ * Puts the maintenance schedules in place, and again every TALLY_SCHEDULE_CHECK_MS: upserting a job scheduler is
+ * idempotent (same id, same interval: nothing changes), and a Redis that lost its data (no AOF, a failover to an
+ * empty replica) gets its schedules back within that interval instead of at the next deploy.
+ */
 export async function startScheduler(ctx: AppContext): Promise<{ close(): Promise<void> }> {
   const queue = new Queue(QUEUE.maintenance, { connection: ctx.redis, prefix: ctx.env.TALLY_PREFIX });
-  for (const s of SCHEDULES) {
-    await queue.upsertJobScheduler(
-      s.id,
-      s.every !== undefined ? { every: s.every } : { pattern: s.pattern!, tz: 'UTC' },
-      { name: s.task, opts: { removeOnComplete: { count: 200 }, removeOnFail: { count: 500 } } },
-    );
-  }
+  const ensure = async () => {
+    for (const s of SCHEDULES) {
+      await queue.upsertJobScheduler(
+        s.id,
+        s.every !== undefined ? { every: s.every } : { pattern: s.pattern!, tz: 'UTC' },
+        { name: s.task, opts: { removeOnComplete: { count: 200 }, removeOnFail: { count: 500 } } },
+      );
+    }
+  };
+  await ensure();
   ctx.log.info({ schedules: SCHEDULES.map((s) => s.id) }, 'maintenance schedules in place');
-  return { close: () => queue.close() };
+  let running: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    running ??= ensure()
+      .catch((err: unknown) => ctx.log.warn({ err }, 'could not re-assert the maintenance schedules; trying again later'))
+      .finally(() => (running = undefined));
+  }, ctx.env.TALLY_SCHEDULE_CHECK_MS);
+  timer.unref();
+  return {
+    close: async () => {
+      clearInterval(timer);
+      await running;
+      await queue.close();
+    },
+  };
 }
 
 /** Runs maintenance jobs (scheduled or enqueued by hand) by their name. */

@@ -59,10 +59,10 @@ describe('Redis killed (SIGKILL) and restarted mid-drain, with AOF', () => {
 });
 
 describe('Redis killed and restarted WITHOUT AOF mid-drain', () => {
-  it('loses the jobs not yet applied, never an applied event: replaying every event applies each exactly once', async () => {
+  it('loses the jobs not yet applied, never an applied event: replaying every event applies each exactly once; the schedules come back', async () => {
     const bare = await startLocalRedis({ aof: false });
     // Few jobs in a worker's hands at a time: most of the backlog is only in Redis when it dies.
-    const t = await startTally(world, ['api', 'worker', 'scheduler'], { REDIS_URL: bare.url, TALLY_LOCK_DURATION_MS: '5000', TALLY_BATCH_MAX: '20', TALLY_WORKER_CONCURRENCY: '20' });
+    const t = await startTally(world, ['api', 'worker', 'scheduler'], { REDIS_URL: bare.url, TALLY_LOCK_DURATION_MS: '5000', TALLY_BATCH_MAX: '20', TALLY_WORKER_CONCURRENCY: '20', TALLY_SCHEDULE_CHECK_MS: '500' });
     const c = createRedis(bare.url);
     c.on('error', () => {});
     const p = new TallyProducer({ redis: c, prefix: world.env.TALLY_PREFIX });
@@ -76,7 +76,9 @@ describe('Redis killed and restarted WITHOUT AOF mid-drain', () => {
       await waitFor('/healthz 200', async () => (await t.http('GET', '/healthz', undefined, null)).status === 200, 30_000, 100);
       const applied = await decided(world.sql, drain);
       expect(applied).toBeLessThan(total); // work was lost…
-      expect(await p.queue('maintenance').getJobSchedulers()).toEqual([]); // …and the schedules, until a scheduler starts
+      // …and the schedules, which the running scheduler puts back within TALLY_SCHEDULE_CHECK_MS.
+      const back = await waitFor('schedules restored', async () => ((await p.queue('maintenance').getJobSchedulers()).length > 0 ? true : undefined), 15_000, 100);
+      expect(back).toBe(true);
       // The producers' remedy: send every event again (jobId = event_id; the applied ones answer noop_duplicate).
       await enqueueDrain(p, 'rn', 20, 1_000);
       await expectDrainedExactlyOnce(world.sql, p, drain);

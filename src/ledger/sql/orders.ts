@@ -45,12 +45,3 @@ export async function findOrder(db: Db, orderId: string): Promise<OrderRow | und
   return row;
 }
 
-/** pending → paid, once; returns the order as it is afterwards (and whether this call paid it). */
-export async function markOrderPaid(db: Db, orderId: string, providerRef: string, paidAt: string): Promise<{ order: OrderRow; first: boolean } | undefined> {
-  const [paid] = await db<OrderRow[]>`
-    UPDATE orders SET status = 'paid', provider_ref = ${providerRef}, paid_at = ${paidAt}::timestamptz
-    WHERE order_id = ${orderId} AND status = 'pending' RETURNING *`;
-  if (paid) return { order: paid, first: true };
-  const order = await findOrder(db, orderId);
-  return order ? { order, first: false } : undefined;
-}
