@@ -71,9 +71,9 @@ const envSchema = z.object({
   /** How long a worker's claim on a job lasts without renewal; a crashed worker's jobs go back to waiting after it. */
   TALLY_LOCK_DURATION_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   /** How long a refund waits for its charge to be applied (it may be in flight in another worker) before `unknown_charge`. */
+  TALLY_REFUND_WAIT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
   /** How often a scheduler process re-asserts the maintenance schedules (restoring them after a Redis data loss). */
   TALLY_SCHEDULE_CHECK_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
-  TALLY_REFUND_WAIT_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
   /** Worker processes PM2 starts for the `worker` role. */
   TALLY_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
   // --- observability, webhooks, logs (docs/observability.md, docs/alerts-webhooks.md) ---
