@@ -39,10 +39,16 @@ export async function checkSeed(sys: TallySystem, o: SeedOptions): Promise<SeedR
   let runs = 0;
   let slowSteps = 0;
   let first = true;
+  // fast-check's time limit on shrinking races the run in progress and stops waiting for it — it does not stop it.
+  // That run must end before the next seed starts: it would go on driving the shared clock (back to its own
+  // instants) under the next seed's jobs. Each run is kept here and awaited after the check.
+  let inFlight: Promise<unknown> = Promise.resolve();
   const property = fc.asyncProperty(opsArb(o.maxOps), async (ops) => {
     runs++;
     try {
-      await runOps(sys, ops, { exclude: o.exclude, echo: first ? o.echo : undefined }, first ? stats : emptyStats());
+      const run = runOps(sys, ops, { exclude: o.exclude, echo: first ? o.echo : undefined }, first ? stats : emptyStats());
+      inFlight = run.catch(() => undefined);
+      await run;
     } catch (err) {
       if (err instanceof SlowStep) {
         slowSteps++;
@@ -60,6 +66,7 @@ export async function checkSeed(sys: TallySystem, o: SeedOptions): Promise<SeedR
     endOnFailure: o.shrinkMs === 0,
     plugins: o.shrinkMs > 0 ? [fc.interruptAfterTimeLimit(o.shrinkMs)] : [],
   } as fc.Parameters<[Op[]]>);
+  await inFlight;
   const result: SeedResult = { seed: o.seed, stats, runs, slowSteps };
   if (details.failed && details.counterexample) {
     const ops = details.counterexample[0];
