@@ -62,16 +62,14 @@ function contradiction(order: OrderRow, body: z.infer<typeof paidCallbackSchema>
   if (body.amount_cents !== undefined && BigInt(body.amount_cents) !== order.price_cents) {
     return new HttpError(409, 'amount_mismatch', `amount_cents ${body.amount_cents} is not the order's price_cents ${order.price_cents}`);
   }
-  // Compared at the millisecond a timestamp carries; the provider's clock may not run ahead of ours to pay early.
-  if (Date.parse(body.paid_at) < order.created_at.getTime()) {
-    return new HttpError(409, 'paid_before_created', `paid_at ${body.paid_at} is before the order was created (${order.created_at.toISOString()})`);
-  }
+  // A paid_at before the order's creation is the provider's clock running behind ours (or a fixed timestamp): the
+  // money was taken, so the payment is honoured and paid_at is kept as the provider reported it, for the audit.
   return null;
 }
 
 /**
- * The payment callback, after its signature was checked. A callback that contradicts the order (another amount, a
- * payment before the order existed) is refused with 409 and changes nothing. Otherwise the paid mark and the intent
+ * The payment callback, after its signature was checked. A callback that contradicts the order (another amount) is
+ * refused with 409 and changes nothing. Otherwise the paid mark and the intent
  * to grant are recorded in one statement; then the grant is enqueued — on every valid callback, not only the first —
  * but never waited for longer than ORDER_GRANT_RELAY.enqueueWaitMs: when Redis is down the callback still answers,
  * and the relay (every worker process) enqueues the grant once Redis is back. jobId = event_id and the durable
