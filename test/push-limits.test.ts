@@ -51,14 +51,13 @@ afterAll(async () => {
 });
 
 describe('token lifetime (TALLY_WS_MAX_TTL_SECONDS, default 604800)', () => {
-  it('refuses with 401 before the upgrade: exp too far ahead, 1e300, negative, fractional, not a number, missing, huge', async () => {
+  it('refuses with 401 before the upgrade: exp too far ahead, 1e300, negative, not a number, missing, huge', async () => {
     const now = Math.floor(Date.now() / 1000);
     const hostile = [
       `{"user_id":"l-u","exp":${now + 604_800 + 60}}`,
       '{"user_id":"l-u","exp":1e300}',
       '{"user_id":"l-u","exp":1e999}',
       '{"user_id":"l-u","exp":-5}',
-      `{"user_id":"l-u","exp":${now + 60}.5}`,
       `{"user_id":"l-u","exp":"${now + 60}"}`,
       '{"user_id":"l-u","exp":"NaN"}',
       '{"user_id":"l-u","exp":null}',

@@ -46,13 +46,25 @@ describe('WebSocket tokens (CONTRACT §5)', () => {
     expect(verifyToken(WS_SECRET, sign(['alice']), { nowSeconds: now })).toMatchObject({ reason: 'malformed' });
   });
 
-  it('refuses exp that is not a positive safe integer, and exp beyond the lifetime ceiling', () => {
+  it('accepts what other languages sign: padded base64url and a fractional exp (taken down to the second)', () => {
+    // Python: base64.urlsafe_b64encode pads; time.time() + 3600 is a float. The MAC is over the first part as sent.
+    const body = Buffer.from(`{"user_id":"alice", "exp":${now + 60}.75}`).toString('base64');
+    const padded = body.replaceAll('+', '-').replaceAll('/', '_');
+    expect(padded).toMatch(/=$/);
+    const sig = createHmac('sha256', WS_SECRET).update(padded).digest('base64').replaceAll('+', '-').replaceAll('/', '_');
+    expect(sig).toMatch(/=$/);
+    expect(verifyToken(WS_SECRET, `${padded}.${sig}`, { nowSeconds: now })).toEqual({ ok: true, claims: { userId: 'alice', exp: now + 60 } });
+    expect(verifyToken(WS_SECRET, `${padded}.${sig}`, { nowSeconds: now + 60 })).toMatchObject({ reason: 'expired' });
+    expect(verifyToken(WS_SECRET, `${padded}.${sig}==`, { nowSeconds: now })).toMatchObject({ reason: 'malformed' });
+  });
+
+  it('refuses exp that is not a positive number below 2^53, and exp beyond the lifetime ceiling', () => {
     const sign = (json: string) => {
       const b = Buffer.from(json).toString('base64url');
       return `${b}.${createHmac('sha256', WS_SECRET).update(b).digest('base64url')}`;
     };
     const opts = { nowSeconds: now, maxTtlSeconds: 3600 };
-    for (const exp of ['1e300', '1e999', '-1', `${now + 60}.25`, `"${now + 60}"`, 'null', '[1]', '{}', `${2 ** 53}`]) {
+    for (const exp of ['1e300', '1e999', '-1', '0', `"${now + 60}"`, 'null', '[1]', '{}', `${2 ** 53 + 2}`]) {
       expect(verifyToken(WS_SECRET, sign(`{"user_id":"alice","exp":${exp}}`), opts), exp).toMatchObject({ ok: false });
     }
     expect(verifyToken(WS_SECRET, sign(`{"user_id":"alice","exp":${now + 3601}}`), opts)).toMatchObject({ reason: 'too_long' });

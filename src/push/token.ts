@@ -23,7 +23,8 @@ export interface VerifyOptions {
   maxTtlSeconds?: number;
 }
 
-const B64URL = /^[A-Za-z0-9_-]+$/;
+/** base64url, padded or not: Python's `urlsafe_b64encode` pads, Node's `base64url` does not; both are RFC 4648 §5. */
+const B64URL = /^[A-Za-z0-9_-]+={0,2}$/;
 /** Longest token we parse: a 128-char user id and a 16-digit exp encode far below this (about 280 chars). */
 const MAX_TOKEN_LENGTH = 1024;
 
@@ -38,8 +39,9 @@ export function signToken(secret: string, claims: TokenClaims): string {
 
 /**
  * Checks the signature before looking at the claims, so a forged token learns nothing about parsing. `exp` must
- * be a positive safe integer (1e300, 1.5, strings, null → malformed), in the future, and no further ahead than
- * the ceiling: a leaked token must not live for ever.
+ * be a positive number of Unix seconds below 2^53 (1e300, strings, null → malformed; a fraction, as Python's
+ * `time.time() + 3600` gives, is taken down to the whole second), in the future, and no further ahead than the
+ * ceiling: a leaked token must not live for ever.
  */
 export function verifyToken(secret: string | undefined, token: unknown, opts: VerifyOptions = {}): TokenCheck {
   const nowSeconds = opts.nowSeconds ?? Date.now() / 1000;
@@ -62,10 +64,11 @@ export function verifyToken(secret: string | undefined, token: unknown, opts: Ve
   }
   const { user_id: userId, exp } = (claims ?? {}) as { user_id?: unknown; exp?: unknown };
   if (typeof userId !== 'string' || !idSchema.safeParse(userId).success) return { ok: false, reason: 'malformed' };
-  if (typeof exp !== 'number' || !Number.isSafeInteger(exp)) return { ok: false, reason: 'malformed' };
-  if (exp <= nowSeconds) return { ok: false, reason: 'expired' };
-  if (opts.maxTtlSeconds !== undefined && exp - nowSeconds > opts.maxTtlSeconds) return { ok: false, reason: 'too_long' };
-  return { ok: true, claims: { userId, exp } };
+  if (typeof exp !== 'number' || !Number.isFinite(exp) || exp <= 0 || exp > Number.MAX_SAFE_INTEGER) return { ok: false, reason: 'malformed' };
+  const whole = Math.floor(exp);
+  if (whole <= nowSeconds) return { ok: false, reason: 'expired' };
+  if (opts.maxTtlSeconds !== undefined && whole - nowSeconds > opts.maxTtlSeconds) return { ok: false, reason: 'too_long' };
+  return { ok: true, claims: { userId, exp: whole } };
 }
 
 /** `90s`, `15m`, `1h`, `7d` or plain seconds → seconds. */
