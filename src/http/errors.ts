@@ -89,7 +89,9 @@ export function notFoundHandler(routes: RouteTable) {
   return (req: FastifyRequest, reply: FastifyReply) => {
     const path = req.url.split('?')[0]!;
     const allowed = routes.allowedMethods(path);
-    if (allowed.length > 0) {
+    // A route of this very method that answered "not found" (a static file under /docs that does not exist) is a
+    // 404; 405 only when the path exists under other methods alone.
+    if (allowed.length > 0 && !allowed.includes(req.method)) {
       return reply
         .status(405)
         .header('allow', allowed.join(', '))

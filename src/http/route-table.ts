@@ -17,7 +17,7 @@ function compile(url: string): RegExp {
     .split('/')
     .map((seg) => (seg === '*' ? '.*' : seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
     .join('/');
-  return new RegExp(`^${source}/?$`);
+  return new RegExp(`^${source}$`); // exact: fastify does not ignore a trailing slash, so neither does this
 }
 
 export class RouteTable {
