@@ -44,6 +44,21 @@ describe('admin surfaces: Bull Board and the ops dashboard', () => {
     });
   }
 
+  it('Bull Board API errors come in the error shape, with Bull Board key kept', async () => {
+    for (const [method, path] of [
+      ['PUT', '/admin/queues/api/queues/nope/retry/failed'],
+      ['PUT', '/admin/queues/api/queues/charges/no-such-job/retry'],
+      ['GET', '/admin/queues/api/queues/charges/no-such-job'],
+    ] as const) {
+      const r = await get(path, `Bearer ${ADMIN_TOKEN}`, method);
+      expect(r.status, path).toBeGreaterThanOrEqual(400);
+      const body = JSON.parse(r.text);
+      expect(body.error, path).toMatchObject({ code: expect.stringMatching(/^[a-z_]+$/), message: expect.any(String) });
+    }
+    const missing = JSON.parse((await get('/admin/queues/api/queues/nope/retry/failed', `Bearer ${ADMIN_TOKEN}`, 'PUT')).text);
+    expect(missing.error).toMatchObject({ code: 'queue_not_found', key: 'ERRORS.QUEUE_NOT_FOUND' });
+  });
+
   it('the dashboard serves its two assets and nothing else: prototype names are 404, never 500', async () => {
     expect((await get('/admin/dashboard/assets/uPlot.min.css', `Bearer ${ADMIN_TOKEN}`)).status).toBe(200);
     for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'nope.js']) {

@@ -29,6 +29,9 @@ export async function bullBoardRoutes(app: FastifyInstance, ctx: AppContext): Pr
     }
   });
   auditWrites(app, ctx);
+  // Bull Board's API answers its own errors as `{error:{key:"ERRORS.QUEUE_NOT_FOUND"}}` (and validation ones with a
+  // top-level code): rewritten into tally's one error shape (contract v2 §4), the key kept for Bull Board's UI.
+  app.addHook('onSend', async (_req, reply, payload) => (reply.statusCode >= 400 && typeof payload === 'string' ? inErrorShape(payload, reply.statusCode) : payload));
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);
   createBullBoard({
@@ -38,4 +41,23 @@ export async function bullBoardRoutes(app: FastifyInstance, ctx: AppContext): Pr
     options: { uiConfig: { boardTitle: 'tally' } },
   });
   await app.register(serverAdapter.registerPlugin(), { prefix: BULL_BOARD_PATH });
+}
+
+/** A Bull Board error body in tally's error shape; anything already in it (or not JSON) passes unchanged. */
+export function inErrorShape(payload: string, status: number): string {
+  let body: unknown;
+  try {
+    body = JSON.parse(payload);
+  } catch {
+    return payload;
+  }
+  const error = (body as { error?: unknown } | null)?.error;
+  if (error && typeof error === 'object' && typeof (error as { code?: unknown }).code === 'string') return payload;
+  const key = error && typeof error === 'object' ? (error as { key?: unknown }).key : undefined;
+  const text = typeof key === 'string' ? key : typeof error === 'string' ? error : `HTTP ${status}`;
+  const code = typeof key === 'string' ? key.replace(/^ERRORS\./, '').toLowerCase() : status === 404 ? 'not_found' : 'bad_request';
+  const message = (body as { message?: unknown })?.message;
+  return JSON.stringify({
+    error: { code, message: typeof message === 'string' ? message : text, ...(typeof key === 'string' ? { key } : {}), ...(error && typeof error === 'object' ? { details: error } : {}) },
+  });
 }
