@@ -175,5 +175,11 @@ describe('GET /v1/users/:user_id/statement at 200,000 entries', () => {
     const wide = await fetch(statementUrl('ndjson', '&from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59.999Z'), { headers: auth });
     expect(wide.status).toBe(200);
     await wide.body!.cancel();
+    // An early `to` is echoed with its own year (a Date parsed from PostgreSQL's text once read 0050 as 1950).
+    const early = await fetch(statementUrl('ndjson', '&from=0001-01-01T00:00:00Z&to=0050-06-01T00:00:00Z'), { headers: auth });
+    expect(early.status).toBe(200);
+    const first = JSON.parse((await early.text()).split('\n')[0]!);
+    expect(JSON.stringify(first)).toContain('"0050-06-01T00:00:00.000Z"');
+    expect(JSON.stringify(first)).not.toContain('1950');
   });
 });

@@ -28,10 +28,11 @@ export const rangeFields = {
  * The database's clock against an instant: whether `at` lies ahead of tally_now() (the business clock, so a test
  * or simulation that moves it sees history move with it), and the statement's end: `to`, but never past now.
  */
-export async function clockFor(db: Db, at: string | undefined): Promise<{ future: boolean; until: string; untilDate: Date }> {
-  const [row] = await db<{ future: boolean; until: string; until_date: Date }[]>`
+export async function clockFor(db: Db, at: string | undefined): Promise<{ future: boolean; until: string; untilIso: string }> {
+  const [row] = await db<{ future: boolean; until: string; until_iso: string }[]>`
     SELECT coalesce(${at ?? null}::text::timestamptz > tally_now(), false) AS future,
       least(coalesce(${at ?? null}::text::timestamptz, 'infinity'), tally_now())::text AS until,
-      least(coalesce(${at ?? null}::text::timestamptz, 'infinity'), tally_now()) AS until_date`;
-  return { future: row!.future, until: row!.until, untilDate: row!.until_date };
+      to_char(least(coalesce(${at ?? null}::text::timestamptz, 'infinity'), tally_now()) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS until_iso`;
+  // The ISO text comes from PostgreSQL: a Date parsed from its text output reads years 0001–0099 as 19xx/20xx.
+  return { future: row!.future, until: row!.until, untilIso: row!.until_iso };
 }

@@ -98,7 +98,7 @@ export function historyRoutes(app: FastifyInstance, ctx: AppContext): void {
     checkRange(from, to);
     const clock = await clockFor(ctx.sql, to);
     const st = await statement(ctx.sql, req.params.user_id, asset, from ?? '-infinity', clock.until);
-    const until = clock.untilDate.toISOString();
+    const until = clock.untilIso;
     const head = { user_id: req.params.user_id, asset, from: from ?? null, to: until };
     const lines = format === 'csv' ? csv(from ?? null, st, until) : ndjson(head, st, until);
     // A Readable over the generator: the generator (and the database cursor behind it) is pulled only as fast as
