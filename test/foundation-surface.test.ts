@@ -134,6 +134,14 @@ describe('CLI', () => {
     const r = await cli(['config', 'apply', file]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/config document refused: assets.points.default_expiry_days/);
+    // A missing file or broken YAML: one line naming the file, no stack trace.
+    for (const [path, text] of [[join(tmpdir(), `${uniqueName('none')}.yaml`), null], [join(tmpdir(), `${uniqueName('bad')}.yaml`), 'assets: [\n']] as const) {
+      if (text !== null) await writeFile(path, text);
+      const bad = await cli(['config', 'apply', path]);
+      expect(bad.code, path).toBe(2);
+      expect(bad.stderr, path).toMatch(new RegExp(`^tally: cannot read config ${path.replaceAll('.', '\\.')}: `));
+      expect(bad.stderr, path).not.toMatch(/\n\s+at /);
+    }
   });
 
   it('tally maintenance prints one JSON summary on stdout', async () => {

@@ -25,7 +25,13 @@ registerCommand('migrate', async (_args, env) => {
 registerCommand('config', async (args, env) => {
   const [sub, file] = args;
   if (sub !== 'apply' || !file) throw new UsageError('tally config apply FILE');
-  const doc = await readConfigFile(file);
+  let doc: unknown;
+  try {
+    doc = await readConfigFile(file);
+  } catch (err) {
+    // A missing file or broken YAML/JSON is the operator's to fix: one line, not a stack trace.
+    throw new UsageError(`cannot read config ${file}: ${(err as Error).message.split('\n')[0]}`);
+  }
   print({ task: 'config apply', file, ...(await withDb(env, (sql) => applyConfig(sql, doc))) });
 });
 
