@@ -1,7 +1,8 @@
 import { Worker, type Job } from 'bullmq';
 import type { RedisClient as Redis } from '../redis.ts';
 import type { AffinityCommand } from '../affinity/commands.ts';
-import { toAffinityCommand } from '../affinity/to-command.ts';
+import { affinityCommandOf, toAffinityCommand } from '../affinity/to-command.ts';
+import { isBatchJob } from '../queues/batch.ts';
 import { runAffinityTransaction } from '../affinity/transaction.ts';
 import { carryTrace, tracedRun } from '../telemetry/transaction-span.ts';
 import type { ConfigCache } from '../config/store.ts';
@@ -12,6 +13,7 @@ import { recordDeadLetters } from '../ledger/sql/dead-letters.ts';
 import type { Logger } from '../log.ts';
 import { QUEUE } from '../queues/common.ts';
 import { Batcher } from './batcher.ts';
+import { runBatchJob, type BatchJobDeps } from './batch-job.ts';
 import { deadLetterAlone, refusedJobLetter } from './dead-letters.ts';
 import { closeWithGrace } from './graceful-close.ts';
 import { settle } from './job-outcome.ts';
@@ -41,8 +43,16 @@ export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
     failAlone: deadLetterAlone(deps.sql),
   });
   const debug = deps.log.isLevelEnabled('debug');
+  const forBatches: BatchJobDeps<AffinityCommand> = {
+    queue,
+    sql: deps.sql,
+    log: deps.log,
+    toCommand: (data, carriedBy) => carryTrace(affinityCommandOf(data, carriedBy)),
+    submit: (cmd) => batcher.submit(cmd),
+  };
 
   const processor = async (job: Job, token?: string): Promise<ApplyResult> => {
+    if (isBatchJob(job.data)) return settle(job, token, () => runBatchJob(job, forBatches));
     const eventId = eventIdOf(job.data);
     // The child logger is made only when the job has something to say (hot path: thousands of jobs per second).
     const log = () => deps.log.child({ queue, job_id: job.id, event_id: eventId, attempt: job.attemptsMade + 1 });

@@ -4,10 +4,11 @@ import { ChargeNotApplied } from '../ledger/commands.ts';
 
 const TRANSIENT_DELAY_MS = 1000;
 
+/** Adds `waiting_since` to the job's progress, keeping what else it holds (a batch job's decided results). */
 async function rememberWaitStart(job: Job): Promise<void> {
   const p = job.progress as { waiting_since?: unknown } | number | undefined;
   if (typeof p === 'object' && p !== null && typeof p.waiting_since === 'number') return;
-  await job.updateProgress({ waiting_since: Date.now() });
+  await job.updateProgress({ ...(typeof p === 'object' && p !== null ? p : {}), waiting_since: Date.now() });
 }
 
 /**

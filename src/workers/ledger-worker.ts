@@ -9,11 +9,13 @@ import { runLedgerTransaction } from '../ledger/transaction.ts';
 import { carryTrace, tracedRun } from '../telemetry/transaction-span.ts';
 import type { Logger } from '../log.ts';
 import { QUEUE } from '../queues/common.ts';
+import { isBatchJob } from '../queues/batch.ts';
 import { Batcher } from './batcher.ts';
+import { runBatchJob, type BatchJobDeps } from './batch-job.ts';
 import { deadLetterAlone, refusedJobLetter } from './dead-letters.ts';
 import { settle } from './job-outcome.ts';
 import { closeWithGrace } from './graceful-close.ts';
-import { toLedgerCommand } from './ledger-commands.ts';
+import { ledgerCommandOf, toLedgerCommand } from './ledger-commands.ts';
 import { WORKER_DEFAULTS, lockOptions, type BatchedWorkerDeps } from './worker-deps.ts';
 
 export interface LedgerWorkerDeps extends BatchedWorkerDeps {
@@ -43,7 +45,16 @@ export function startLedgerWorkers(deps: LedgerWorkerDeps): LedgerWorkers {
   });
 
   const debug = deps.log.isLevelEnabled('debug');
+  const batchDeps = (queue: string): BatchJobDeps<LedgerCommand> => ({
+    queue,
+    sql: deps.sql,
+    log: deps.log,
+    toCommand: (data, carriedBy) => carryTrace(ledgerCommandOf(queue, data, carriedBy, deps.refundWaitMs)),
+    submit: (cmd) => batcher.submit(cmd),
+  });
+  const forBatches: Record<string, BatchJobDeps<LedgerCommand>> = { [QUEUE.charges]: batchDeps(QUEUE.charges), [QUEUE.grants]: batchDeps(QUEUE.grants) };
   const processor = (queue: string) => async (job: Job, token?: string): Promise<ApplyResult> => {
+    if (isBatchJob(job.data)) return settle(job, token, () => runBatchJob(job, forBatches[queue]!));
     // One child logger per job, made only when the job has something to say (hot path: thousands per second).
     const log = () => deps.log.child({ queue, job_id: job.id, event_id: eventIdOf(job.data), attempt: job.attemptsMade + 1 });
     return settle(job, token, async () => {
