@@ -34,7 +34,7 @@ export interface AffinityWorker {
  */
 export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
   const queue = QUEUE.affinityEvents;
-  const batcher = new Batcher<AffinityCommand, CommandOutcome>(tracedRun('tally.affinity.transaction', deps.sql, (sql, cmds) => runAffinityTransaction(sql, deps.configs, cmds)), {
+  const batcher = new Batcher<AffinityCommand, CommandOutcome>(tracedRun('tally.affinity.transaction', deps.sql, (sql, cmds, turn) => runAffinityTransaction(sql, deps.configs, cmds, turn)), {
     maxBatch: deps.batchMax,
     parallel: deps.batchParallel,
     log: deps.log,

@@ -35,7 +35,7 @@ export interface LedgerWorkers {
  * account commit in one transaction, in arrival order, and every commit carries up to `batchMax` events.
  */
 export function startLedgerWorkers(deps: LedgerWorkerDeps): LedgerWorkers {
-  const batcher = new Batcher<LedgerCommand, CommandOutcome>(tracedRun('tally.ledger.transaction', deps.sql, (sql, cmds) => runLedgerTransaction(sql, deps.configs, cmds)), {
+  const batcher = new Batcher<LedgerCommand, CommandOutcome>(tracedRun('tally.ledger.transaction', deps.sql, (sql, cmds, turn) => runLedgerTransaction(sql, deps.configs, cmds, turn)), {
     maxBatch: deps.batchMax,
     parallel: deps.batchParallel,
     log: deps.log,
