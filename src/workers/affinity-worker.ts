@@ -51,31 +51,28 @@ export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
     submit: (cmd) => batcher.submit(cmd),
   };
 
-  const processor = async (job: Job, token?: string): Promise<ApplyResult> => {
-    if (isBatchJob(job.data)) return settle(job, token, () => runBatchJob(job, forBatches));
-    const eventId = eventIdOf(job.data);
-    // The child logger is made only when the job has something to say (hot path: thousands of jobs per second).
-    const log = () => deps.log.child({ queue, job_id: job.id, event_id: eventId, attempt: job.attemptsMade + 1 });
-    return settle(job, token, async () => {
-      let cmd: AffinityCommand;
-      try {
-        cmd = toAffinityCommand(job);
-      } catch (err) {
-        if (err instanceof PermanentJobError) {
-          await recordDeadLetters(deps.sql, [refusedJobLetter(queue, job, err)]);
-          log().warn({ reason: err.message }, 'job refused');
-        }
-        throw err;
+  /** One job, one event: validated, group-committed, its outcome mapped (settle) — no closure made per job. */
+  const applyJob = async (job: Job): Promise<ApplyResult> => {
+    let cmd: AffinityCommand;
+    try {
+      cmd = toAffinityCommand(job);
+    } catch (err) {
+      if (err instanceof PermanentJobError) {
+        await recordDeadLetters(deps.sql, [refusedJobLetter(queue, job, err)]);
+        jobLog(deps.log, job).warn({ reason: err.message }, 'job refused');
       }
-      const outcome = await batcher.submit(carryTrace(cmd));
-      if (!outcome.ok) {
-        log().warn({ reason: outcome.error.message }, 'job refused');
-        throw outcome.error;
-      }
-      if (debug) log().debug({ outcome: outcome.result.outcome }, 'job applied');
-      return outcome.result;
-    });
+      throw err;
+    }
+    const outcome = await batcher.submit(carryTrace(cmd));
+    if (!outcome.ok) {
+      jobLog(deps.log, job).warn({ reason: outcome.error.message }, 'job refused');
+      throw outcome.error;
+    }
+    if (debug) jobLog(deps.log, job).debug({ outcome: outcome.result.outcome }, 'job applied');
+    return outcome.result;
   };
+  const applyBatch = (job: Job) => runBatchJob(job, forBatches);
+  const processor = (job: Job, token?: string): Promise<ApplyResult> => settle(job, token, isBatchJob(job.data) ? applyBatch : applyJob);
 
   const worker = new Worker(queue, processor, { connection: deps.redis, prefix: deps.prefix, concurrency: deps.concurrency, ...WORKER_DEFAULTS,
     ...lockOptions(deps.lockDuration) });
@@ -86,6 +83,11 @@ export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
     batcher,
     close: () => closeWithGrace([worker], batcher, deps.shutdownGraceMs),
   };
+}
+
+/** One child logger for a job, made only when the job has something to say (hot path: thousands per second). */
+function jobLog(log: Logger, job: Job): Logger {
+  return log.child({ queue: QUEUE.affinityEvents, job_id: job.id, event_id: eventIdOf(job.data), attempt: job.attemptsMade + 1 });
 }
 
 function eventIdOf(data: unknown): string | null {

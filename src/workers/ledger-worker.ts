@@ -53,31 +53,32 @@ export function startLedgerWorkers(deps: LedgerWorkerDeps): LedgerWorkers {
     submit: (cmd) => batcher.submit(cmd),
   });
   const forBatches: Record<string, BatchJobDeps<LedgerCommand>> = { [QUEUE.charges]: batchDeps(QUEUE.charges), [QUEUE.grants]: batchDeps(QUEUE.grants) };
-  const processor = (queue: string) => async (job: Job, token?: string): Promise<ApplyResult> => {
-    if (isBatchJob(job.data)) return settle(job, token, () => runBatchJob(job, forBatches[queue]!));
-    // One child logger per job, made only when the job has something to say (hot path: thousands per second).
-    const log = () => deps.log.child({ queue, job_id: job.id, event_id: eventIdOf(job.data), attempt: job.attemptsMade + 1 });
-    return settle(job, token, async () => {
-      let cmd: LedgerCommand;
-      try {
-        cmd = toLedgerCommand(queue, job, deps.refundWaitMs);
-      } catch (err) {
-        if (err instanceof PermanentJobError) {
-          await recordDeadLetters(deps.sql, [refusedJobLetter(queue, job, err)]);
-          log().warn({ reason: err.message }, 'job refused');
-        }
-        throw err;
+  /** One job, one event: validated, group-committed, its outcome mapped (settle) — no closure made per job. */
+  const applyJob = (queue: string) => async (job: Job): Promise<ApplyResult> => {
+    let cmd: LedgerCommand;
+    try {
+      cmd = toLedgerCommand(queue, job, deps.refundWaitMs);
+    } catch (err) {
+      if (err instanceof PermanentJobError) {
+        await recordDeadLetters(deps.sql, [refusedJobLetter(queue, job, err)]);
+        jobLog(deps.log, queue, job).warn({ reason: err.message }, 'job refused');
       }
-      const outcome = await batcher.submit(carryTrace(cmd));
-      if (!outcome.ok) {
-        // A refund waiting for its charge is retried, not refused (settle moves it back to the delayed set).
-        if (outcome.error instanceof ChargeNotApplied) log().debug({ reason: outcome.error.message }, 'job waits');
-        else log().warn({ reason: outcome.error.message }, 'job refused');
-        throw outcome.error;
-      }
-      if (debug) log().debug({ outcome: outcome.result.outcome }, 'job applied');
-      return outcome.result;
-    });
+      throw err;
+    }
+    const outcome = await batcher.submit(carryTrace(cmd));
+    if (!outcome.ok) {
+      // A refund waiting for its charge is retried, not refused (settle moves it back to the delayed set).
+      if (outcome.error instanceof ChargeNotApplied) jobLog(deps.log, queue, job).debug({ reason: outcome.error.message }, 'job waits');
+      else jobLog(deps.log, queue, job).warn({ reason: outcome.error.message }, 'job refused');
+      throw outcome.error;
+    }
+    if (debug) jobLog(deps.log, queue, job).debug({ outcome: outcome.result.outcome }, 'job applied');
+    return outcome.result;
+  };
+  const processor = (queue: string) => {
+    const one = applyJob(queue);
+    const batch = (job: Job) => runBatchJob(job, forBatches[queue]!);
+    return (job: Job, token?: string): Promise<ApplyResult> => settle(job, token, isBatchJob(job.data) ? batch : one);
   };
 
   const workers = [QUEUE.charges, QUEUE.grants].map(
@@ -97,6 +98,11 @@ export function startLedgerWorkers(deps: LedgerWorkerDeps): LedgerWorkers {
     batcher,
     close: () => closeWithGrace(workers, batcher, deps.shutdownGraceMs),
   };
+}
+
+/** One child logger for a job, made only when the job has something to say (hot path: thousands per second). */
+function jobLog(log: Logger, queue: string, job: Job): Logger {
+  return log.child({ queue, job_id: job.id, event_id: eventIdOf(job.data), attempt: job.attemptsMade + 1 });
 }
 
 function eventIdOf(data: unknown): string | null {
