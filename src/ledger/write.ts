@@ -179,11 +179,13 @@ function usageDeltas(pending: PendingEntry[]): UsageDelta[] {
     const kind = p.draft.kind;
     if ((kind !== 'consume' && kind !== 'refund') || !p.meta?.occurredAt) continue;
     const usage = (p.meta.usage ?? {}) as { model?: string; input_tokens?: number; output_tokens?: number };
-    const hour = new Date(Math.floor(p.meta.occurredAt.getTime() / HOUR_MS) * HOUR_MS).toISOString();
+    const hourMs = Math.floor(p.meta.occurredAt.getTime() / HOUR_MS) * HOUR_MS;
     const model = usage.model ?? '';
-    const key = [p.acct.userId, p.acct.asset, hour, p.meta.sourceType, model].join('\u0000');
+    // The hour as a number in the key; its ISO text is written once per group (toISOString per entry showed in profiles).
+    const key = `${p.acct.userId}\u0000${p.acct.asset}\u0000${hourMs}\u0000${p.meta.sourceType}\u0000${model}`;
     let s = sums.get(key);
     if (!s) {
+      const hour = new Date(hourMs).toISOString();
       s = {
         row: { user_id: p.acct.userId, asset: p.acct.asset, hour, source_type: p.meta.sourceType, model, amount: '0', count: 0, input_tokens: '0', output_tokens: '0' },
         amount: 0n,
