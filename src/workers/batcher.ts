@@ -137,7 +137,11 @@ export class Batcher<I, O> {
     }
   }
 
-  /** The next run's items: the oldest ones, leaving out those that would wait on the runs in flight. */
+  /**
+   * The next run's items: the oldest ones, leaving out those that would wait on the runs in flight. It looks at no
+   * more than SCAN_RUNS runs' worth of waiting items: batch jobs can queue hundreds of thousands of events, and a
+   * scan of all of them for every run made the batcher's own cost grow with its backlog.
+   */
   private take(): Waiter<I, O>[] {
     const max = this.opts.maxBatch;
     if (this.inFlight === 0) return this.queue.splice(0, max);
@@ -145,13 +149,12 @@ export class Batcher<I, O> {
     const taken: Waiter<I, O>[] = [];
     const kept: Waiter<I, O>[] = [];
     const blocked = new Set<string>();
-    let barrier = false;
-    for (const w of this.queue) {
-      if (barrier || taken.length >= max) kept.push(w);
-      else if (w.keys === null) {
-        kept.push(w);
-        barrier = true;
-      } else if (w.keys.some((k) => this.busy.has(k) || blocked.has(k))) {
+    const limit = Math.min(this.queue.length, max * SCAN_RUNS);
+    let i = 0;
+    for (; i < limit && taken.length < max; i++) {
+      const w = this.queue[i]!;
+      if (w.keys === null) break; // a barrier: it and everything after it wait
+      if (w.keys.some((k) => this.busy.has(k) || blocked.has(k))) {
         kept.push(w);
         for (const k of w.keys) blocked.add(k);
       } else taken.push(w);
@@ -159,10 +162,12 @@ export class Batcher<I, O> {
     if (taken.length === 0) {
       // One hot key: start anyway, with the oldest items up to the first barrier (it locks after the runs in flight).
       this.tookHot = true;
-      const upTo = this.queue.findIndex((w) => w.keys === null);
-      return this.queue.splice(0, upTo === -1 ? max : Math.min(max, upTo));
+      const end = Math.min(max, this.queue.length);
+      let upTo = 0;
+      while (upTo < end && this.queue[upTo]!.keys !== null) upTo++;
+      return this.queue.splice(0, upTo);
     }
-    this.queue = kept;
+    this.queue = i === this.queue.length ? kept : kept.concat(this.queue.slice(i));
     return taken;
   }
 
@@ -247,6 +252,9 @@ function afterAll(runs: Promise<void>[]): RunTurn {
   const ended = Promise.allSettled(runs).then(() => undefined);
   return { beforeLocks: () => ended };
 }
+
+/** How many runs' worth of waiting items take() looks through for ones no run in flight holds. */
+const SCAN_RUNS = 4;
 
 /** Items handed back per turn of the event loop. */
 const RESOLVE_SLICE = 32;
