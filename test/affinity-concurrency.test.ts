@@ -60,7 +60,7 @@ describe('affinity under concurrency', () => {
       metadata: { units: 1 + Math.floor(random() * 4) },
     }));
     // Enqueued before the workers start, so both find a backlog and race for the one device.
-    for (let i = 0; i < COUNT; i += 100) await producer.affinityEventBulk(events.slice(i, i + 100));
+    for (let i = 0; i < COUNT; i += 100) await producer.affinityEventBulk(events.slice(i, i + 100), { batch: false });
     for (let w = 0; w < 2; w++) workers.push(spawnTally(world, ['start', '--role', 'worker'], { TALLY_BATCH_MAX: '20', TALLY_WORKER_CONCURRENCY: '64' }));
 
     const queue = producer.queue('affinity-events');
@@ -131,7 +131,7 @@ describe('affinity under concurrency', () => {
     // Slow the victim down (tiny batches) so the kill lands mid-drain.
     const victim = spawnTally(world, ['start', '--role', 'worker'], { TALLY_BATCH_MAX: '2', TALLY_BATCH_PARALLEL: '1', TALLY_WORKER_CONCURRENCY: '8' });
     workers.push(victim);
-    for (let i = 0; i < count; i += 100) await producer.affinityEventBulk(events.slice(i, i + 100));
+    for (let i = 0; i < count; i += 100) await producer.affinityEventBulk(events.slice(i, i + 100), { batch: false });
     const decidedCount = async () => (await world.sql`SELECT count(*)::int AS n FROM processed_events WHERE event_id LIKE 'crash-%'`)[0]!.n as number;
     await waitFor('some events decided', async () => (await decidedCount()) >= 20, 60_000, 20);
     await new Promise((r) => {

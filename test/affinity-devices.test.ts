@@ -81,9 +81,9 @@ describe('deactivated devices', () => {
       event_id: id('race'), user_id: 'u-race', device_id: 'd1', rule_key: 'gift', source: 'device', metadata: { units: 1 },
       occurred_at: new Date(Date.now() - 3_600_000 + i * 1000).toISOString(),
     }));
-    const early = await tally.producer.affinityEventBulk(events.slice(0, 20));
+    const early = await tally.producer.affinityEventBulk(events.slice(0, 20), { batch: false });
     await setDeviceActive(world.sql, 'u-race', 'd1', false);
-    const late = await tally.producer.affinityEventBulk(events.slice(20));
+    const late = await tally.producer.affinityEventBulk(events.slice(20), { batch: false });
     const results = await Promise.all([...early, ...late].map((job) => tally.producer.result('affinity-events', job)));
     // Every event enqueued after the deactivation committed is refused; the score is exactly what was applied.
     for (const r of results.slice(20) as any[]) expect(r.outcome).toBe('noop_device_inactive');

@@ -122,10 +122,10 @@ describe('alerts and webhooks, end to end', () => {
     await p.grant({ event_id: 'mp-g1', user_id: 'bo', asset: 'credits', amount: 1000, source: 'purchase' }, { wait: true, timeoutMs: 60_000 });
     const charges = (from: number, n: number) =>
       Array.from({ length: n }, (_, i) => ({ event_id: `mp-c${from + i}`, user_id: 'bo', asset: 'credits', source_type: 'llm', source_id: 's', amount: 10, policy: 'postpaid' as const }));
-    await p.chargeBulk(charges(0, 95)); // 1000 → 50: crosses 100 once
+    await p.chargeBulk(charges(0, 95), { batch: false }); // 1000 → 50: crosses 100 once
     await waitForBalance(w, 'bo', 50n);
     await p.grant({ event_id: 'mp-g2', user_id: 'bo', asset: 'credits', amount: 500, source: 'purchase' }, { wait: true }); // 550: re-armed
-    await p.chargeBulk(charges(95, 50)); // → 50: crosses again
+    await p.chargeBulk(charges(95, 50), { batch: false }); // → 50: crosses again
     await waitForBalance(w, 'bo', 50n);
 
     // Both processes applied charges of the account (the race was real), and the alerts are exactly two, at 90.

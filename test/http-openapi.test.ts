@@ -12,6 +12,7 @@ import { buildServer } from '../src/http/server.ts';
 import { chargesJobSchema } from '../src/queues/charges/schema.ts';
 import { grantsJobSchema } from '../src/queues/grants/schema.ts';
 import { affinityJobSchema } from '../src/queues/affinity-events/schema.ts';
+import { affinityBatchJobSchema, batchEnvelopeProblem, chargesBatchJobSchema, grantsBatchJobSchema } from '../src/queues/batch.ts';
 import { ADMIN_TOKEN, API_TOKEN, createWorld, type TestWorld } from './helpers/env.ts';
 
 let world: TestWorld;
@@ -132,6 +133,43 @@ describe('the OpenAPI document', () => {
     ];
     for (const [name, zod, payload] of cases) {
       expect(check(name)(payload), `${name} ${JSON.stringify(payload)}`).toBe(zod.safeParse(payload).success);
+    }
+  });
+
+  it('carries the batch jobs per queue, and they agree with the worker: what the document accepts, the worker applies', () => {
+    expect(doc['x-tally-batch-jobs']).toEqual({
+      grants: '#/components/schemas/GrantsBatchJob',
+      charges: '#/components/schemas/ChargesBatchJob',
+      'affinity-events': '#/components/schemas/AffinityEventsBatchJob',
+    });
+    expect(doc.components.schemas.BatchJobResult).toMatchObject({ type: 'object', required: ['outcome', 'results'] });
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    (addFormats as unknown as (a: Ajv2020) => void)(ajv);
+    ajv.addSchema({ $id: 'tally', components: doc.components });
+    const check = (name: string) => ajv.compile({ $ref: `tally#/components/schemas/${name}` });
+    const g = { type: 'grant', event_id: 'g-1', user_id: 'u1', asset: 'points', amount: 5, source: 'gift' };
+    const c = { type: 'charge', event_id: 'c-1', user_id: 'u1', asset: 'points', source_type: 'tts', source_id: 's', policy: 'guarded' };
+    const a = { type: 'affinity.event', event_id: 'a-1', user_id: 'u', device_id: 'd', rule_key: 'chat', source: 'app' };
+    const r = { type: 'reward.event', event_id: 'r-1', event_type: 'x', receiver_user_id: 'u', source_ref_id: 'p' };
+    // [component, queue, zod, data, whether the worker finds the envelope well-formed]
+    const cases: [string, string, { safeParse(v: unknown): { success: boolean } }, unknown, boolean][] = [
+      ['GrantsBatchJob', 'grants', grantsBatchJobSchema, { type: 'batch', events: [g, r] }, true],
+      ['GrantsBatchJob', 'grants', grantsBatchJobSchema, { type: 'batch', events: [g, { ...g, amount: -1 }] }, true], // a bad member fails alone
+      ['GrantsBatchJob', 'grants', grantsBatchJobSchema, { type: 'batch', events: [] }, false],
+      ['GrantsBatchJob', 'grants', grantsBatchJobSchema, { type: 'batch', events: Array.from({ length: 1001 }, () => g) }, false],
+      ['GrantsBatchJob', 'grants', grantsBatchJobSchema, { type: 'batch', events: [g, c] }, false],
+      ['GrantsBatchJob', 'grants', grantsBatchJobSchema, { type: 'batch', events: [g], extra: 1 }, false],
+      ['ChargesBatchJob', 'charges', chargesBatchJobSchema, { type: 'batch', events: [c, { type: 'refund', event_id: 'r-1', charge_event_id: 'c-1' }] }, true],
+      ['ChargesBatchJob', 'charges', chargesBatchJobSchema, { type: 'batch', events: 'c' }, false],
+      ['AffinityEventsBatchJob', 'affinity-events', affinityBatchJobSchema, { type: 'batch', events: [a, a] }, true],
+      ['AffinityEventsBatchJob', 'affinity-events', affinityBatchJobSchema, { type: 'batch', events: [a, { type: 'batch', events: [a] }] }, false],
+    ];
+    for (const [name, queue, zod, data, envelopeOk] of cases) {
+      const accepted = zod.safeParse(data).success;
+      expect(check(name)(data), `${name} ${JSON.stringify(data).slice(0, 200)}`).toBe(accepted);
+      // What the document accepts, the worker's envelope check accepts too (it then checks each member alone).
+      expect(batchEnvelopeProblem(queue, data) === null, `${name} envelope ${JSON.stringify(data).slice(0, 200)}`).toBe(envelopeOk);
+      if (accepted) expect(envelopeOk).toBe(true);
     }
   });
 

@@ -70,7 +70,7 @@ describe('ledger under concurrency', () => {
     const jobs = Array.from({ length: 1000 }, (_, i) => ({
       event_id: `race-${i}`, user_id: 'hot', asset: 'points', source_type: 'script', source_id: `s${i}`, amount: 1, policy: 'guarded' as const,
     }));
-    for (let i = 0; i < jobs.length; i += 250) await tally.producer.chargeBulk(jobs.slice(i, i + 250));
+    for (let i = 0; i < jobs.length; i += 250) await tally.producer.chargeBulk(jobs.slice(i, i + 250), { batch: false });
     await drained(tally.producer, ['charges'], 1000);
     const outcomes = await w.sql<{ outcome: string; n: number }[]>`
       SELECT outcome, count(*)::int AS n FROM processed_events WHERE queue = 'charges' GROUP BY outcome ORDER BY outcome`;
@@ -97,7 +97,7 @@ describe('ledger under concurrency', () => {
         if (i % 3 === 0) grants.push({ event_id: `mg-${i}`, user_id: user, asset: 'points', amount: 1 + (i % 17), source: 'recharge' });
         else charges.push({ event_id: `mc-${i}`, user_id: user, asset: 'points', source_type: 'script', source_id: `x${i}`, amount: 1 + (i % 7), policy: i % 2 ? ('guarded' as const) : ('postpaid' as const) });
       }
-      await Promise.all([producer.grantBulk(grants), producer.chargeBulk(charges)]);
+      await Promise.all([producer.grantBulk(grants, { batch: false }), producer.chargeBulk(charges, { batch: false })]);
       await drained(producer, ['grants', 'charges'], 1000);
       const [{ n }] = (await w.sql`SELECT count(*)::int AS n FROM processed_events`) as unknown as [{ n: number }];
       expect(n).toBe(1000);
@@ -122,8 +122,8 @@ describe('ledger under concurrency', () => {
       const charges = Array.from({ length: total - 100 }, (_, i) => ({
         event_id: `kc-${i}`, user_id: `k${i % 100}`, asset: 'points', source_type: 'script', source_id: `x${i}`, amount: 1, policy: 'postpaid' as const,
       }));
-      await producer.grantBulk(grants);
-      for (let i = 0; i < charges.length; i += 500) await producer.chargeBulk(charges.slice(i, i + 500));
+      await producer.grantBulk(grants, { batch: false });
+      for (let i = 0; i < charges.length; i += 500) await producer.chargeBulk(charges.slice(i, i + 500), { batch: false });
 
       const victim = startWorkerProcess(w);
       await waitFor('some events applied', async () => {

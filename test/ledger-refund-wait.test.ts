@@ -107,7 +107,7 @@ describe('a refund that overtakes its charge', () => {
     const producer = new TallyProducer({ redis: REDIS_URL, prefix: w.env.TALLY_PREFIX });
     try {
       const users = 40;
-      await producer.grantBulk(Array.from({ length: users }, (_, u) => ({ event_id: `kg-${u}`, user_id: `k${u}`, asset: 'points', amount: 100, source: 'gift' })));
+      await producer.grantBulk(Array.from({ length: users }, (_, u) => ({ event_id: `kg-${u}`, user_id: `k${u}`, asset: 'points', amount: 100, source: 'gift' })), { batch: false });
       const charges = Array.from({ length: 150 }, (_, i) => ({
         event_id: `kc-${i}`, user_id: `k${i % users}`, asset: 'points', source_type: 'script', source_id: `x${i}`, amount: 1 + (i % 5), policy: 'postpaid' as const,
       }));
@@ -117,7 +117,7 @@ describe('a refund that overtakes its charge', () => {
       // Refunds first, charges interleaved behind them: most refunds overtake their charge, in either process.
       for (let i = 0; i < charges.length; i += 50) {
         await Promise.all(refunds.slice(i, i + 50).map((r) => producer.refund(r)));
-        await producer.chargeBulk(charges.slice(i, i + 50));
+        await producer.chargeBulk(charges.slice(i, i + 50), { batch: false });
       }
       await waitFor('some refunds applied', async () => {
         const [{ n }] = (await w.sql`SELECT count(*)::int AS n FROM refunds`) as unknown as [{ n: number }];

@@ -69,7 +69,7 @@ describe('tracing', () => {
   it('a batch of several jobs: the transaction joins the first job’s trace and links the others', async () => {
     exporter.reset();
     const users = ['ua', 'ub', 'uc', 'ud', 'ue', 'uf'];
-    await tally.producer.grantBulk(users.map((u) => ({ event_id: `tr-b-${u}`, user_id: u, asset: 'points', amount: 5, source: 'gift' })));
+    await tally.producer.grantBulk(users.map((u) => ({ event_id: `tr-b-${u}`, user_id: u, asset: 'points', amount: 5, source: 'gift' })), { batch: false });
     const spans = await waitFor('the batch spans', async () => {
       await provider.forceFlush();
       const ss = exporter.getFinishedSpans();

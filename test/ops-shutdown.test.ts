@@ -37,6 +37,7 @@ describe('graceful shutdown', () => {
     try {
       await producer.grantBulk(
         Array.from({ length: N }, (_, i) => ({ event_id: `sd-${i}`, user_id: `u${i % 30}`, asset: 'points', amount: 1 + (i % 7), source: 'gift' })),
+        { batch: false },
       );
       inFlight = await waitFor('the worker to take jobs', async () => {
         const n = await grants.getActiveCount();
@@ -91,7 +92,7 @@ describe('graceful shutdown', () => {
     try {
       await producer.grant({ event_id: 'pg-warm', user_id: 'w', asset: 'points', amount: 1, source: 'gift' }, { wait: true });
       await pg.cut(); // PostgreSQL unreachable for this worker from now on
-      await producer.grantBulk(Array.from({ length: N }, (_, i) => ({ event_id: `pg-${i}`, user_id: `p${i % 5}`, asset: 'points', amount: 2, source: 'gift' })));
+      await producer.grantBulk(Array.from({ length: N }, (_, i) => ({ event_id: `pg-${i}`, user_id: `p${i % 5}`, asset: 'points', amount: 2, source: 'gift' })), { batch: false });
       await waitFor('the worker to hold jobs it cannot apply', async () => (await grants.getActiveCount()) > 0, 20_000, 100);
       await new Promise((r) => setTimeout(r, 500));
 

@@ -14,6 +14,8 @@ export interface AffinityApplyContext {
   config: ConfigDocument;
   /** The transaction's clock (reward grants' default expiry, the future check); decisions use each event's occurred_at. */
   now: Date;
+  /** Resolves when this transaction may lock its devices: after the group-commit runs ahead of it on the same rows. */
+  beforeLocks?: () => Promise<void>;
 }
 
 /** Scope of the all-rules daily counter; no rule key can be '*'. */

@@ -25,7 +25,7 @@ export async function writeDecisions(tx: Tx, st: ApplyState): Promise<void> {
       })),
     ),
     upsertRuleStates(tx, [...w.ruleStates.values()]),
-    addDaily(tx, [...w.dailyAdds.values()].map((a) => ({ ...a, add: String(a.add) }))),
+    addDaily(tx, [...w.dailyAdds.values()].map((a) => ({ user_id: a.user_id, device_id: a.device_id, day: a.day, scope: a.scope, add: String(a.add) }))),
     insertLog(tx, w.log),
     insertGrantedLevels(tx, w.grantedLevels),
     insertProcessed(tx, w.processed),

@@ -29,6 +29,7 @@ export interface AffinityReport {
 export async function applyAffinityCommands(tx: Tx, cmds: AffinityCommand[], ctx: AffinityApplyContext): Promise<AffinityReport> {
   if (cmds.length === 0) return { outcomes: [], outboxRows: 0 };
   const st = createApplyState(cmds, ctx);
+  if (ctx.beforeLocks) await ctx.beforeLocks(); // after the group-commit runs ahead of it on the same devices
   await lockAndLoad(tx, st);
   for (let i = 0; i < cmds.length; i++) decideCommand(st, i);
   const ledgerOutboxRows = await grantLevelRewards(tx, st);

@@ -796,10 +796,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Enqueue 1–1000 queue payloads (each with its type): jobId = event_id, a bad one answered and not enqueued */
+        /** Enqueue 1–1000 queue payloads (each with its type): jobId = event_id (or ?mode=batch: one batch job per queue), a bad one answered and not enqueued */
         post: {
             parameters: {
                 query?: {
+                    mode?: "jobs" | "batch";
                     wait?: "true" | "false";
                 };
                 header?: never;
@@ -2266,6 +2267,12 @@ export interface components {
             type: "affinity.event";
             user_id: string;
         };
+        /** @description A batch job on the `affinity-events` queue (name = batch, any unique jobId): 1–1000 of its payloads, each applied exactly as its own job would be (exactly once by its event_id, in order per user, a bad one failing alone). Its result is BatchJobResult. The worker checks the envelope (this shape, member types of this queue) for the whole job and each member alone. */
+        AffinityEventsBatchJob: {
+            events: components["schemas"]["AffinityEventsJob"][];
+            /** @constant */
+            type: "batch";
+        };
         /** @description Any payload of the `affinity-events` queue. */
         AffinityEventsJob: components["schemas"]["AffinityEventPayload"] | components["schemas"]["AffinityAdjustPayload"];
         Balance: {
@@ -2298,6 +2305,19 @@ export interface components {
             source: string;
             source_id: string | null;
         };
+        /** @description The return value of a batch job. */
+        BatchJobResult: {
+            /** @constant */
+            outcome: "batch";
+            results: (({
+                outcome: string;
+            } & {
+                [key: string]: unknown;
+            }) | {
+                failed: string;
+                reason: string;
+            })[];
+        };
         /** @description A job on the `charges` queue (name = type, jobId = event_id). */
         ChargePayload: {
             amount?: number;
@@ -2315,6 +2335,12 @@ export interface components {
             type: "charge";
             usage?: components["schemas"]["Usage"];
             user_id: string;
+        };
+        /** @description A batch job on the `charges` queue (name = batch, any unique jobId): 1–1000 of its payloads, each applied exactly as its own job would be (exactly once by its event_id, in order per user, a bad one failing alone). Its result is BatchJobResult. The worker checks the envelope (this shape, member types of this queue) for the whole job and each member alone. */
+        ChargesBatchJob: {
+            events: components["schemas"]["ChargesJob"][];
+            /** @constant */
+            type: "batch";
         };
         /** @description Any payload of the `charges` queue. */
         ChargesJob: components["schemas"]["ChargePayload"] | components["schemas"]["RefundPayload"];
@@ -2516,6 +2542,12 @@ export interface components {
             /** @constant */
             type: "grant";
             user_id: string;
+        };
+        /** @description A batch job on the `grants` queue (name = batch, any unique jobId): 1–1000 of its payloads, each applied exactly as its own job would be (exactly once by its event_id, in order per user, a bad one failing alone). Its result is BatchJobResult. The worker checks the envelope (this shape, member types of this queue) for the whole job and each member alone. */
+        GrantsBatchJob: {
+            events: components["schemas"]["GrantsJob"][];
+            /** @constant */
+            type: "batch";
         };
         /** @description Any payload of the `grants` queue. */
         GrantsJob: components["schemas"]["GrantPayload"] | components["schemas"]["RewardEventPayload"];

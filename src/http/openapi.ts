@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { createJsonSchemaTransform, createJsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import type { AuthMode } from './auth.ts';
 import { IDEMPOTENT_ROUTES, KEY_HEADER_SCHEMA } from './idempotency.ts';
-import { QUEUE_PAYLOADS } from './queue-schemas.ts';
+import { QUEUE_BATCHES, QUEUE_PAYLOADS } from './queue-schemas.ts';
 import { apiSchemas, inputSchemas } from './schemas.ts';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -102,7 +102,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         description:
           'Points, credits and affinity ledger. Every error is `{error:{code, message, details?}}`. Queue payloads ' +
           '(what a producer in any language enqueues on BullMQ, `jobId = event_id`) are under `components.schemas`, ' +
-          'per queue in `x-tally-queues`.',
+          'per queue in `x-tally-queues`; batch jobs (`{type:"batch", events}`, 1–1000 payloads of one queue) in `x-tally-batch-jobs`.',
       },
       tags: [
         { name: 'ledger', description: 'Balances, transactions, batches, quotes' },
@@ -124,7 +124,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
           },
         },
       },
-      ...{ 'x-tally-queues': QUEUE_PAYLOADS },
+      ...{ 'x-tally-queues': QUEUE_PAYLOADS, 'x-tally-batch-jobs': QUEUE_BATCHES },
     } as never,
     transform: (arg) => {
       if (!documented(arg.url)) return { schema: { hide: true } as never, url: arg.url };

@@ -18,6 +18,8 @@ export interface ApplyContext {
   alsoExpire?: { userId: string; asset: string }[];
   /** Price versions and refunded charges, when the caller looked them up already (in its first round trip). */
   early?: EarlyLookups;
+  /** Resolves when this transaction may take its locks: after the group-commit runs ahead of it on the same rows. */
+  beforeLocks?: () => Promise<void>;
 }
 
 export interface ApplyReport {
@@ -46,6 +48,7 @@ export interface ApplyReport {
 export async function applyLedgerCommands(tx: Tx, cmds: LedgerCommand[], ctx: ApplyContext): Promise<ApplyReport> {
   const st = newLedgerTx(cmds, ctx.config, ctx.now);
   if (cmds.length > 0) await prepare(tx, st, ctx.early);
+  if (ctx.beforeLocks) await ctx.beforeLocks();
   await lockAndFindDecisions(tx, st, ctx.alsoExpire);
   decideDuplicates(st);
   await load(tx, st);

@@ -5,17 +5,18 @@ import { applyLedgerCommands, type ApplyContext, type ApplyReport } from './appl
 import { outboxCommitted } from '../outbox/after-commit.ts';
 import type { CommandOutcome, LedgerCommand } from './commands.ts';
 import { lookUpEarly } from './prepare.ts';
+import type { RunTurn } from '../workers/batcher.ts';
 
 /** One ledger transaction: the transaction's clock and config version, then every command in order. */
-export async function runLedgerTransaction(sql: Sql, configs: ConfigCache, cmds: LedgerCommand[]): Promise<CommandOutcome[]> {
-  return (await runLedger(sql, configs, cmds)).outcomes;
+export async function runLedgerTransaction(sql: Sql, configs: ConfigCache, cmds: LedgerCommand[], turn?: RunTurn): Promise<CommandOutcome[]> {
+  return (await runLedger(sql, configs, cmds, turn ? { beforeLocks: turn.beforeLocks } : {})).outcomes;
 }
 
 export async function runLedger(
   sql: Sql,
   configs: ConfigCache,
   cmds: LedgerCommand[],
-  extra: Pick<ApplyContext, 'alsoExpire'> = {},
+  extra: Pick<ApplyContext, 'alsoExpire' | 'beforeLocks'> = {},
 ): Promise<ApplyReport> {
   const report = (await sql.begin(async (tx) => {
     // The clock, the config version in force, the price versions in force when each usage happened and the

@@ -14,7 +14,7 @@ import { insertRefunds, type NewRefund } from './sql/refunds.ts';
 import { addRewardCounts } from './sql/reward-counters.ts';
 import { HOUR_MS, addUsage, type UsageDelta } from './sql/usage.ts';
 import { insertFlowDeltas } from './sql/money-flow.ts';
-import { flowDeltas } from '../money-flow/deltas.ts';
+import { flowDeltas, type FlowEntry } from '../money-flow/deltas.ts';
 
 export const PROVISIONAL = 1n << 62n; // ids of new batches while computing: above every real id, in creation order
 
@@ -50,7 +50,7 @@ export async function write(tx: Tx, st: LedgerTx): Promise<void> {
     insertAllocations(tx, rows.allocations),
     insertDebtPayments(tx, rows.payments),
     insertRefunds(tx, refundRows(st, realBatchId)),
-    insertFlowDeltas(tx, flowDeltas(pending.map((p) => ({ ...p.draft, account: p.acct, asset: p.acct.asset })))),
+    insertFlowDeltas(tx, flowDeltas(pending.map(flowEntry))),
     deadLetters.length > 0 ? recordDeadLetters(tx, deadLetters) : undefined,
   ]);
 }
@@ -179,11 +179,13 @@ function usageDeltas(pending: PendingEntry[]): UsageDelta[] {
     const kind = p.draft.kind;
     if ((kind !== 'consume' && kind !== 'refund') || !p.meta?.occurredAt) continue;
     const usage = (p.meta.usage ?? {}) as { model?: string; input_tokens?: number; output_tokens?: number };
-    const hour = new Date(Math.floor(p.meta.occurredAt.getTime() / HOUR_MS) * HOUR_MS).toISOString();
+    const hourMs = Math.floor(p.meta.occurredAt.getTime() / HOUR_MS) * HOUR_MS;
     const model = usage.model ?? '';
-    const key = [p.acct.userId, p.acct.asset, hour, p.meta.sourceType, model].join('\u0000');
+    // The hour as a number in the key; its ISO text is written once per group (toISOString per entry showed in profiles).
+    const key = `${p.acct.userId}\u0000${p.acct.asset}\u0000${hourMs}\u0000${p.meta.sourceType}\u0000${model}`;
     let s = sums.get(key);
     if (!s) {
+      const hour = new Date(hourMs).toISOString();
       s = {
         row: { user_id: p.acct.userId, asset: p.acct.asset, hour, source_type: p.meta.sourceType, model, amount: '0', count: 0, input_tokens: '0', output_tokens: '0' },
         amount: 0n,
@@ -199,7 +201,26 @@ function usageDeltas(pending: PendingEntry[]): UsageDelta[] {
       s.output += BigInt(usage.output_tokens ?? 0);
     }
   }
-  return [...sums.values()].map((s) => ({ ...s.row, amount: String(s.amount), input_tokens: String(s.input), output_tokens: String(s.output) }));
+  return [...sums.values()].map(({ row, amount, input, output }) => ({
+    user_id: row.user_id,
+    asset: row.asset,
+    hour: row.hour,
+    source_type: row.source_type,
+    model: row.model,
+    amount: String(amount),
+    count: row.count,
+    input_tokens: String(input),
+    output_tokens: String(output),
+  }));
+}
+
+/**
+ * An entry as the money-flow rollup reads it. Written out, not spread from the draft: a spread copy of an object
+ * holding bigints and arrays cost ~4 µs an entry (V8 builds it property by property), 0.02 µs written out.
+ */
+function flowEntry(p: PendingEntry): FlowEntry {
+  const d = p.draft;
+  return { account: p.acct, asset: p.acct.asset, kind: d.kind, amount: d.amount, balanceBefore: d.balanceBefore, balanceAfter: d.balanceAfter };
 }
 
 function dedupeByJob(rows: DeadLetter[]): DeadLetter[] {

@@ -46,7 +46,7 @@ export async function within(work: Promise<unknown>, ms: number): Promise<boolea
  */
 export async function enqueueOrderGrants(sql: Sql, producer: TallyProducer, orders: OrderRow[]): Promise<void> {
   if (orders.length === 0) return;
-  await producer.grantBulk(orders.map(orderGrant));
+  await producer.grantBulk(orders.map(orderGrant), { batch: false }); // jobId = order-…: one job per grant
   await markGrantsQueued(sql, orders.map((o) => o.order_id));
 }
 

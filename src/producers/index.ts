@@ -1,12 +1,15 @@
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import { createRedis, hasHashTag, parseClusterUrl, type RedisClient } from '../redis.ts';
 import type { z } from 'zod';
-import { chargeSchema, refundSchema, type ChargePayload, type RefundPayload } from '../queues/charges/schema.ts';
+import { canonicalJson, sha256 } from '../config/store.ts';
+import { BATCH_TYPE, MAX_BATCH_EVENTS, type BatchMemberResult } from '../queues/batch.ts';
+import { chargeSchema, chargesJobSchema, refundSchema, type ChargePayload, type RefundPayload } from '../queues/charges/schema.ts';
 import { DEFAULT_JOB_OPTIONS, QUEUE, describeIssues } from '../queues/common.ts';
-import { grantSchema, rewardEventSchema, type GrantPayload, type RewardEventPayload } from '../queues/grants/schema.ts';
+import { grantSchema, grantsJobSchema, rewardEventSchema, type GrantPayload, type RewardEventPayload } from '../queues/grants/schema.ts';
 import {
   affinityAdjustSchema,
   affinityEventSchema,
+  affinityJobSchema,
   type AffinityAdjustPayload,
   type AffinityEventPayload,
 } from '../queues/affinity-events/schema.ts';
@@ -19,6 +22,8 @@ import { bullmqTelemetry } from '../telemetry/bullmq.ts';
  *   const tally = new TallyProducer({ redis: 'redis://127.0.0.1:6379' });
  *   await tally.grant({ event_id: 'order-42', user_id: 'u1', asset: 'credits', amount: 1000, source: 'purchase' });
  *   const result = await tally.charge({ ... }, { wait: true }); // { outcome: 'applied', ... }
+ *   const jobs = await tally.chargeBulk(charges);             // batch jobs of ≤ 1000 events each
+ *   const results = await tally.eventResults('charges', jobs); // one ApplyResult | {failed, reason} per event
  */
 export interface ProducerOptions {
   /** A Redis URL (several nodes: a cluster) or an ioredis client (the SDK does not close a client it was given). */
@@ -48,6 +53,20 @@ export interface SendOptions {
   timeoutMs?: number;
   jobOptions?: Omit<JobsOptions, 'jobId'>;
 }
+
+export interface BulkOptions {
+  /**
+   * Default true: batch jobs (`{type:"batch", events}`, CONTRACT v2 §3) of at most `batchSize` events each, one job
+   * per chunk, chunks in order (so each user's events keep their order). false: one job per event, jobId = event_id.
+   */
+  batch?: boolean;
+  /** Most events per batch job: 1–1000, default 1000. */
+  batchSize?: number;
+  jobOptions?: Omit<JobsOptions, 'jobId'>;
+}
+
+/** Per event: its ApplyResult, or why it failed (`failed`: the reason's stable code, or `timeout`). */
+export type EventResult = BatchMemberResult;
 
 export class TallyProducer {
   private readonly redis: RedisClient;
@@ -79,8 +98,8 @@ export class TallyProducer {
   grant(p: GrantInput, o?: SendOptions) {
     return this.send(QUEUE.grants, grantSchema, { ...p, type: 'grant' }, o);
   }
-  grantBulk(ps: GrantInput[]) {
-    return this.sendBulk(QUEUE.grants, grantSchema, ps.map((p) => ({ ...p, type: 'grant' })));
+  grantBulk(ps: GrantInput[], o?: BulkOptions) {
+    return this.sendBulk(QUEUE.grants, grantSchema, ps.map((p) => ({ ...p, type: 'grant' })), o);
   }
   rewardEvent(p: RewardEventInput, o?: SendOptions) {
     return this.send(QUEUE.grants, rewardEventSchema, { ...p, type: 'reward.event' }, o);
@@ -88,8 +107,8 @@ export class TallyProducer {
   charge(p: ChargeInput, o?: SendOptions) {
     return this.send(QUEUE.charges, chargeSchema, { ...p, type: 'charge' }, o);
   }
-  chargeBulk(ps: ChargeInput[]) {
-    return this.sendBulk(QUEUE.charges, chargeSchema, ps.map((p) => ({ ...p, type: 'charge' })));
+  chargeBulk(ps: ChargeInput[], o?: BulkOptions) {
+    return this.sendBulk(QUEUE.charges, chargeSchema, ps.map((p) => ({ ...p, type: 'charge' })), o);
   }
   refund(p: RefundInput, o?: SendOptions) {
     return this.send(QUEUE.charges, refundSchema, { ...p, type: 'refund' }, o);
@@ -97,8 +116,14 @@ export class TallyProducer {
   affinityEvent(p: AffinityEventInput, o?: SendOptions) {
     return this.send(QUEUE.affinityEvents, affinityEventSchema, { ...p, type: 'affinity.event' }, o);
   }
-  affinityEventBulk(ps: AffinityEventInput[]) {
-    return this.sendBulk(QUEUE.affinityEvents, affinityEventSchema, ps.map((p) => ({ ...p, type: 'affinity.event' })));
+  affinityEventBulk(ps: AffinityEventInput[], o?: BulkOptions) {
+    return this.sendBulk(QUEUE.affinityEvents, affinityEventSchema, ps.map((p) => ({ ...p, type: 'affinity.event' })), o);
+  }
+  /** Payloads of any of the queue's types, each with its `type` (e.g. charges and refunds mixed), in order. */
+  bulk(queue: string, payloads: ({ type: string } & Record<string, unknown>)[], o?: BulkOptions) {
+    const schema = QUEUE_SCHEMAS[queue];
+    if (!schema) throw new Error(`not an event queue: ${queue}`);
+    return this.sendBulk(queue, schema, payloads, o);
   }
   affinityAdjust(p: AffinityAdjustInput, o?: SendOptions) {
     return this.send(QUEUE.affinityEvents, affinityAdjustSchema, { ...p, type: 'affinity.adjust' }, o);
@@ -112,9 +137,44 @@ export class TallyProducer {
     return o.wait ? this.result(queue, job, o.timeoutMs) : job;
   }
 
-  async sendBulk<S extends z.ZodType>(queue: string, schema: S, payloads: unknown[]): Promise<Job[]> {
+  /**
+   * Validates every payload (one bad one throws PayloadError and nothing is enqueued), then enqueues them in one
+   * `addBulk`: as batch jobs (default) or one job per event. A batch job's id is derived from its events
+   * (`batch-<sha256 of their canonical JSON>`), so sending the same chunk again while its job exists adds nothing,
+   * and once it is gone, its events answer noop_duplicate.
+   */
+  async sendBulk<S extends z.ZodType>(queue: string, schema: S, payloads: unknown[], o: BulkOptions = {}): Promise<Job[]> {
     const data = payloads.map((p) => validate(schema, p));
-    return this.queue(queue).addBulk(data.map((d) => ({ name: d.type, data: d, opts: { jobId: d.event_id } })));
+    if (o.batch === false) return this.queue(queue).addBulk(data.map((d) => ({ name: d.type, data: d, opts: { ...o.jobOptions, jobId: d.event_id } })));
+    const size = o.batchSize ?? MAX_BATCH_EVENTS;
+    if (!Number.isInteger(size) || size < 1 || size > MAX_BATCH_EVENTS) throw new RangeError(`batchSize must be 1–${MAX_BATCH_EVENTS} (got ${size})`);
+    const chunks: (typeof data)[] = [];
+    for (let i = 0; i < data.length; i += size) chunks.push(data.slice(i, i + size));
+    return this.queue(queue).addBulk(chunks.map((events) => ({ name: BATCH_TYPE, data: { type: BATCH_TYPE, events }, opts: { ...o.jobOptions, jobId: batchJobId(events) } })));
+  }
+
+  /**
+   * Waits for the jobs `sendBulk` (or any producer) added and answers one result per event, in order: a batch job's
+   * per-event results spread in place, a single job's ApplyResult; a failed job as `{failed, reason}` (for a batch
+   * failing whole, once per event), a job not finished within `timeoutMs` as `{failed:"timeout"}` (it stays queued).
+   */
+  async eventResults(queue: string, jobs: Job[], timeoutMs = 30_000): Promise<EventResult[]> {
+    const each = await Promise.all(jobs.map((job) => this.eventResultsOf(queue, job, timeoutMs)));
+    return each.flat();
+  }
+
+  private async eventResultsOf(queue: string, job: Job, timeoutMs: number): Promise<EventResult[]> {
+    const events = (job.data as { type?: unknown; events?: unknown } | undefined)?.type === BATCH_TYPE ? (job.data as { events: unknown[] }).events.length : 1;
+    try {
+      const r = (await this.result(queue, job, timeoutMs)) as { outcome: string; results?: EventResult[] };
+      return r.outcome === BATCH_TYPE && Array.isArray(r.results) ? r.results : [r];
+    } catch (err) {
+      const reason = (err as Error).message ?? String(err);
+      const failed: EventResult = /^timed out after/.test(reason)
+        ? { failed: 'timeout', reason: 'not applied in time; it stays queued and will be applied' }
+        : { failed: /^([a-z_]+):/.exec(reason)?.[1] ?? 'failed', reason };
+      return new Array<EventResult>(events).fill(failed);
+    }
   }
 
   /** Waits for a job to finish: its ApplyResult, or an error carrying its failure reason. */
@@ -185,6 +245,18 @@ export class TallyProducer {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     if (this.ownsRedis) await this.redis.quit().catch(() => this.redis.disconnect());
   }
+}
+
+/** Each event queue's payload union (what `bulk` validates a mixed list with). */
+const QUEUE_SCHEMAS: Record<string, z.ZodType> = {
+  [QUEUE.grants]: grantsJobSchema,
+  [QUEUE.charges]: chargesJobSchema,
+  [QUEUE.affinityEvents]: affinityJobSchema,
+};
+
+/** A batch job's id: from its events' content, so the same chunk sent twice is one job (BullMQ skips a known jobId). */
+export function batchJobId(events: unknown[]): string {
+  return `batch-${sha256(canonicalJson(events)).slice(0, 40)}`;
 }
 
 function validate(schema: z.ZodType, payload: unknown): { type: string; event_id: string } & Record<string, unknown> {

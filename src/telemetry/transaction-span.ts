@@ -21,10 +21,10 @@ export function carryTrace<T extends object>(item: T): T {
  * path, producer to SQL) and links to the others' (each of their traces can find it). Inside, SQL round trips
  * get spans of their own. Off: the run is called as is.
  */
-export function tracedRun<I extends object, O>(name: string, sql: Sql, run: (sql: Sql, items: I[]) => Promise<O[]>): (items: I[]) => Promise<O[]> {
-  return (items) => {
+export function tracedRun<I extends object, O, T>(name: string, sql: Sql, run: (sql: Sql, items: I[], turn: T) => Promise<O[]>): (items: I[], turn: T) => Promise<O[]> {
+  return (items, turn) => {
     const tracer = tallyTracer();
-    if (!tracer) return run(sql, items);
+    if (!tracer) return run(sql, items, turn);
     const contexts = items.map((i) => submittedIn.get(i));
     const parent = contexts.find((c) => c !== undefined) ?? context.active();
     const links: Link[] = [];
@@ -35,7 +35,7 @@ export function tracedRun<I extends object, O>(name: string, sql: Sql, run: (sql
     const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL, links, attributes: { 'tally.batch.size': items.length } }, parent);
     return context.with(trace.setSpan(parent, span), async () => {
       try {
-        return await run(tracedSql(sql), items);
+        return await run(tracedSql(sql), items, turn);
       } catch (err) {
         span.recordException(err as Error);
         span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message?.slice(0, 200) });

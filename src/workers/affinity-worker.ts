@@ -1,7 +1,8 @@
 import { Worker, type Job } from 'bullmq';
 import type { RedisClient as Redis } from '../redis.ts';
 import type { AffinityCommand } from '../affinity/commands.ts';
-import { toAffinityCommand } from '../affinity/to-command.ts';
+import { affinityCommandOf, toAffinityCommand } from '../affinity/to-command.ts';
+import { isBatchJob } from '../queues/batch.ts';
 import { runAffinityTransaction } from '../affinity/transaction.ts';
 import { carryTrace, tracedRun } from '../telemetry/transaction-span.ts';
 import type { ConfigCache } from '../config/store.ts';
@@ -12,6 +13,7 @@ import { recordDeadLetters } from '../ledger/sql/dead-letters.ts';
 import type { Logger } from '../log.ts';
 import { QUEUE } from '../queues/common.ts';
 import { Batcher } from './batcher.ts';
+import { runBatchJob, type BatchJobDeps } from './batch-job.ts';
 import { deadLetterAlone, refusedJobLetter } from './dead-letters.ts';
 import { closeWithGrace } from './graceful-close.ts';
 import { settle } from './job-outcome.ts';
@@ -32,7 +34,7 @@ export interface AffinityWorker {
  */
 export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
   const queue = QUEUE.affinityEvents;
-  const batcher = new Batcher<AffinityCommand, CommandOutcome>(tracedRun('tally.affinity.transaction', deps.sql, (sql, cmds) => runAffinityTransaction(sql, deps.configs, cmds)), {
+  const batcher = new Batcher<AffinityCommand, CommandOutcome>(tracedRun('tally.affinity.transaction', deps.sql, (sql, cmds, turn) => runAffinityTransaction(sql, deps.configs, cmds, turn)), {
     maxBatch: deps.batchMax,
     parallel: deps.batchParallel,
     log: deps.log,
@@ -41,31 +43,36 @@ export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
     failAlone: deadLetterAlone(deps.sql),
   });
   const debug = deps.log.isLevelEnabled('debug');
-
-  const processor = async (job: Job, token?: string): Promise<ApplyResult> => {
-    const eventId = eventIdOf(job.data);
-    // The child logger is made only when the job has something to say (hot path: thousands of jobs per second).
-    const log = () => deps.log.child({ queue, job_id: job.id, event_id: eventId, attempt: job.attemptsMade + 1 });
-    return settle(job, token, async () => {
-      let cmd: AffinityCommand;
-      try {
-        cmd = toAffinityCommand(job);
-      } catch (err) {
-        if (err instanceof PermanentJobError) {
-          await recordDeadLetters(deps.sql, [refusedJobLetter(queue, job, err)]);
-          log().warn({ reason: err.message }, 'job refused');
-        }
-        throw err;
-      }
-      const outcome = await batcher.submit(carryTrace(cmd));
-      if (!outcome.ok) {
-        log().warn({ reason: outcome.error.message }, 'job refused');
-        throw outcome.error;
-      }
-      if (debug) log().debug({ outcome: outcome.result.outcome }, 'job applied');
-      return outcome.result;
-    });
+  const forBatches: BatchJobDeps<AffinityCommand> = {
+    queue,
+    sql: deps.sql,
+    log: deps.log,
+    toCommand: (data, carriedBy) => carryTrace(affinityCommandOf(data, carriedBy)),
+    submit: (cmd) => batcher.submit(cmd),
   };
+
+  /** One job, one event: validated, group-committed, its outcome mapped (settle) — no closure made per job. */
+  const applyJob = async (job: Job): Promise<ApplyResult> => {
+    let cmd: AffinityCommand;
+    try {
+      cmd = toAffinityCommand(job);
+    } catch (err) {
+      if (err instanceof PermanentJobError) {
+        await recordDeadLetters(deps.sql, [refusedJobLetter(queue, job, err)]);
+        jobLog(deps.log, job).warn({ reason: err.message }, 'job refused');
+      }
+      throw err;
+    }
+    const outcome = await batcher.submit(carryTrace(cmd));
+    if (!outcome.ok) {
+      jobLog(deps.log, job).warn({ reason: outcome.error.message }, 'job refused');
+      throw outcome.error;
+    }
+    if (debug) jobLog(deps.log, job).debug({ outcome: outcome.result.outcome }, 'job applied');
+    return outcome.result;
+  };
+  const applyBatch = (job: Job) => runBatchJob(job, forBatches);
+  const processor = (job: Job, token?: string): Promise<ApplyResult> => settle(job, token, isBatchJob(job.data) ? applyBatch : applyJob);
 
   const worker = new Worker(queue, processor, { connection: deps.redis, prefix: deps.prefix, concurrency: deps.concurrency, ...WORKER_DEFAULTS,
     ...lockOptions(deps.lockDuration) });
@@ -76,6 +83,11 @@ export function startAffinityWorker(deps: AffinityWorkerDeps): AffinityWorker {
     batcher,
     close: () => closeWithGrace([worker], batcher, deps.shutdownGraceMs),
   };
+}
+
+/** One child logger for a job, made only when the job has something to say (hot path: thousands per second). */
+function jobLog(log: Logger, job: Job): Logger {
+  return log.child({ queue: QUEUE.affinityEvents, job_id: job.id, event_id: eventIdOf(job.data), attempt: job.attemptsMade + 1 });
 }
 
 function eventIdOf(data: unknown): string | null {

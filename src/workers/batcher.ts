@@ -36,6 +36,19 @@ export interface BatcherOptions<I, O = unknown> {
   failAlone?: (item: I, error: PermanentJobError) => Promise<O>;
 }
 
+/**
+ * What a run is told about the runs beside it. `beforeLocks()` resolves once every earlier run that may lock the
+ * same rows has ended (committed or failed for good): a run started beside the runs holding its keys (one hot key,
+ * see BatcherOptions.keys) awaits it before taking its locks, so its first round trips overlap theirs yet it never
+ * takes a key's rows ahead of them — each key's events apply in arrival order (a batch job's per-user order). For
+ * any other run it resolves at once.
+ */
+export interface RunTurn {
+  beforeLocks(): Promise<void>;
+}
+
+const NO_WAIT: RunTurn = { beforeLocks: () => Promise.resolve() };
+
 interface Waiter<I, O> {
   item: I;
   keys: readonly string[] | null;
@@ -60,6 +73,10 @@ type State = 'open' | 'closing' | 'closed';
 export class Batcher<I, O> {
   private queue: Waiter<I, O>[] = [];
   private inFlight = 0;
+  /** The runs in flight, each as the promise of its end. */
+  private running = new Set<Promise<void>>();
+  /** Set by take(): the run it returned shares keys with runs in flight (they must lock first). */
+  private tookHot = false;
   /** Keys of the items in flight, with how many items hold each. */
   private busy = new Map<string, number>();
   /** Items without keys in flight (see BatcherOptions.keys). */
@@ -70,7 +87,7 @@ export class Batcher<I, O> {
   private sleepers = new Set<() => void>();
 
   constructor(
-    private readonly run: (items: I[]) => Promise<O[]>,
+    private readonly run: (items: I[], turn: RunTurn) => Promise<O[]>,
     private readonly opts: BatcherOptions<I, O>,
   ) {}
 
@@ -103,20 +120,28 @@ export class Batcher<I, O> {
 
   private pump(): void {
     while (this.queue.length > 0 && this.inFlight < this.opts.parallel) {
+      this.tookHot = false;
       const batch = this.take();
       if (batch.length === 0) return; // all of it waits for a run in flight; its end pumps again
+      const turn = this.tookHot ? afterAll([...this.running]) : NO_WAIT;
       this.inFlight++;
       this.hold(batch, 1);
-      void this.execute(batch).finally(() => {
+      const done: Promise<void> = this.execute(batch, turn).finally(() => {
         this.inFlight--;
+        this.running.delete(done);
         this.hold(batch, -1);
         if (this.inFlight === 0) for (const r of this.idle.splice(0)) r();
         this.pump();
       });
+      this.running.add(done);
     }
   }
 
-  /** The next run's items: the oldest ones, leaving out those that would wait on the runs in flight. */
+  /**
+   * The next run's items: the oldest ones, leaving out those that would wait on the runs in flight. It looks at no
+   * more than SCAN_RUNS runs' worth of waiting items: batch jobs can queue hundreds of thousands of events, and a
+   * scan of all of them for every run made the batcher's own cost grow with its backlog.
+   */
   private take(): Waiter<I, O>[] {
     const max = this.opts.maxBatch;
     if (this.inFlight === 0) return this.queue.splice(0, max);
@@ -124,23 +149,25 @@ export class Batcher<I, O> {
     const taken: Waiter<I, O>[] = [];
     const kept: Waiter<I, O>[] = [];
     const blocked = new Set<string>();
-    let barrier = false;
-    for (const w of this.queue) {
-      if (barrier || taken.length >= max) kept.push(w);
-      else if (w.keys === null) {
-        kept.push(w);
-        barrier = true;
-      } else if (w.keys.some((k) => this.busy.has(k) || blocked.has(k))) {
+    const limit = Math.min(this.queue.length, max * SCAN_RUNS);
+    let i = 0;
+    for (; i < limit && taken.length < max; i++) {
+      const w = this.queue[i]!;
+      if (w.keys === null) break; // a barrier: it and everything after it wait
+      if (w.keys.some((k) => this.busy.has(k) || blocked.has(k))) {
         kept.push(w);
         for (const k of w.keys) blocked.add(k);
       } else taken.push(w);
     }
     if (taken.length === 0) {
-      // One hot key: start anyway, with the oldest items up to the first barrier.
-      const upTo = this.queue.findIndex((w) => w.keys === null);
-      return this.queue.splice(0, upTo === -1 ? max : Math.min(max, upTo));
+      // One hot key: start anyway, with the oldest items up to the first barrier (it locks after the runs in flight).
+      this.tookHot = true;
+      const end = Math.min(max, this.queue.length);
+      let upTo = 0;
+      while (upTo < end && this.queue[upTo]!.keys !== null) upTo++;
+      return this.queue.splice(0, upTo);
     }
-    this.queue = kept;
+    this.queue = i === this.queue.length ? kept : kept.concat(this.queue.slice(i));
     return taken;
   }
 
@@ -155,10 +182,10 @@ export class Batcher<I, O> {
     }
   }
 
-  private async execute(batch: Waiter<I, O>[]): Promise<void> {
+  private async execute(batch: Waiter<I, O>[], turn: RunTurn): Promise<void> {
     let results: O[];
     try {
-      results = await this.withRetry(() => this.run(batch.map((w) => w.item)));
+      results = await this.withRetry(() => this.run(batch.map((w) => w.item), turn));
     } catch (err) {
       if (err instanceof ShutdownError) {
         for (const w of batch) w.reject(err);
@@ -168,8 +195,8 @@ export class Batcher<I, O> {
         // Halves one after the other, in arrival order: an item never commits ahead of an earlier one of its key.
         this.opts.log.warn({ err, size: batch.length }, 'batch failed; splitting it to find the events to blame');
         const half = Math.ceil(batch.length / 2);
-        await this.execute(batch.slice(0, half));
-        await this.execute(batch.slice(half));
+        await this.execute(batch.slice(0, half), turn);
+        await this.execute(batch.slice(half), turn);
       }
       return;
     }
@@ -220,6 +247,14 @@ export class Batcher<I, O> {
     }
   }
 }
+
+function afterAll(runs: Promise<void>[]): RunTurn {
+  const ended = Promise.allSettled(runs).then(() => undefined);
+  return { beforeLocks: () => ended };
+}
+
+/** How many runs' worth of waiting items take() looks through for ones no run in flight holds. */
+const SCAN_RUNS = 4;
 
 /** Items handed back per turn of the event loop. */
 const RESOLVE_SLICE = 32;

@@ -14,7 +14,7 @@ export function payloadHash(data: unknown): string {
  * `occurred_at` or, by default, when the job was enqueued. Whether it lies too far in the future is decided
  * inside the transaction, against the business clock (`futureProblem`), not this process's clock.
  */
-export function occurredAt(iso: string | undefined, job: Job): Date {
+export function occurredAt(iso: string | undefined, job: Pick<Job, 'timestamp'>): Date {
   return iso ? new Date(iso) : new Date(job.timestamp);
 }
 
@@ -26,21 +26,36 @@ export const DEFAULT_REFUND_WAIT_MS = 600_000;
  * time it is put back (see job-outcome.ts), else now — never the producer's `timestamp`, which a producer with a
  * clock ahead (or a test driving time) can put days in the future, making the wait endless.
  */
-export function waitingSince(job: Job): number {
+export function waitingSince(job: Pick<Job, 'progress'>): number {
   const p = job.progress as { waiting_since?: unknown } | number | undefined;
   const since = typeof p === 'object' && p !== null ? p.waiting_since : undefined;
   return typeof since === 'number' && Number.isFinite(since) ? since : Date.now();
 }
 
+/**
+ * What a command takes from the job that carried its payload: the id its dead letter is filed under (a batch
+ * member's is `<batch job id>#<index>`), the enqueue time (`occurred_at`'s default) and the refund wait's start.
+ */
+export interface CarriedBy {
+  id: string;
+  timestamp: number;
+  progress: Job['progress'];
+}
+
 /** Validates a `charges` or `grants` job (other languages enqueue raw JSON) into a ledger command. */
 export function toLedgerCommand(queue: string, job: Job, refundWaitMs = DEFAULT_REFUND_WAIT_MS): LedgerCommand {
+  return ledgerCommandOf(queue, job.data, { id: job.id ?? '', timestamp: job.timestamp, progress: job.progress }, refundWaitMs);
+}
+
+/** Validates one `charges` or `grants` payload (a job's data, or a member of a batch job) into a ledger command. */
+export function ledgerCommandOf(queue: string, data: unknown, job: CarriedBy, refundWaitMs = DEFAULT_REFUND_WAIT_MS): LedgerCommand {
   // Object literals written out, not spread from a base object: V8 adds each property after a spread the
   // slow way (measured ~0.6 µs a property, 7 µs a command — on every job).
-  const jobId = job.id ?? '';
-  const hash = payloadHash(job.data);
-  const payload = job.data;
+  const jobId = job.id;
+  const hash = payloadHash(data);
+  const payload = data;
   if (queue === QUEUE.charges) {
-    const parsed = chargesJobSchema.safeParse(job.data);
+    const parsed = chargesJobSchema.safeParse(data);
     if (!parsed.success) throw invalidPayload(describeIssues(parsed.error));
     const d = parsed.data;
     if (d.type === 'refund') {
@@ -77,7 +92,7 @@ export function toLedgerCommand(queue: string, job: Job, refundWaitMs = DEFAULT_
     };
   }
   if (queue === QUEUE.grants) {
-    const parsed = grantsJobSchema.safeParse(job.data);
+    const parsed = grantsJobSchema.safeParse(data);
     if (!parsed.success) throw invalidPayload(describeIssues(parsed.error));
     const d = parsed.data;
     if (d.type === 'reward.event') {

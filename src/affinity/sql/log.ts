@@ -26,7 +26,12 @@ export interface LogRow {
 export async function insertLog(tx: Tx, rows: LogRow[]): Promise<void> {
   if (rows.length === 0) return;
   // log_id follows the order given (per device it is the order of the changes): the chain check relies on it.
-  const ordered = rows.map((r, seq) => ({ ...r, seq }));
+  // Written out, not spread (`{ ...r, seq }` copies property by property, the slow way: µs a row).
+  const ordered = rows.map((r, seq) => ({
+    user_id: r.user_id, device_id: r.device_id, kind: r.kind, event_id: r.event_id, rule_key: r.rule_key, source: r.source,
+    outcome: r.outcome, change: r.change, before: r.before, after: r.after, level_before: r.level_before, level_after: r.level_after,
+    day: r.day, occurred_at: r.occurred_at, operator_id: r.operator_id, reason: r.reason, seq,
+  }));
   await tx`
     INSERT INTO affinity_log (user_id, device_id, kind, event_id, rule_key, source, outcome, change, before, after,
       level_before, level_after, day, occurred_at, operator_id, reason, created_at)

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { TallyProducer } from '../../producers/index.ts';
+import type { EventResult as EventResultOf, TallyProducer } from '../../producers/index.ts';
 
 /** A payload that passed its queue's schema, on its way to the queue. */
 export interface AcceptedEvent {
@@ -8,7 +8,7 @@ export interface AcceptedEvent {
 }
 
 /** What an applied event answers: its ApplyResult, or why it failed (`failed` = the reason's stable code). */
-export type EventResult = ({ outcome: string } & Record<string, unknown>) | { failed: string; reason: string };
+export type EventResult = EventResultOf;
 
 export interface Enqueued {
   /** Each accepted event's result, in the order given, once applied (or `failed: 'timeout'` past the deadline). */
@@ -16,34 +16,51 @@ export interface Enqueued {
 }
 
 /**
- * The enqueue step of `POST /v1/events`, kept in one place so another way of enqueueing (e.g. batch jobs) can be
- * swapped in: one `addBulk` per queue, every job named by its type with `jobId = event_id` — exactly what a
- * BullMQ producer does, so the queues' exactly-once rules apply unchanged (a jobId already in the queue is not
- * added again; an event already decided answers noop_duplicate from PostgreSQL).
+ * The enqueue step of `POST /v1/events` (default, CONTRACT v2 §4): one `addBulk` per queue, every job named by its
+ * type with `jobId = event_id` — exactly what a BullMQ producer does, so the queues' exactly-once rules apply
+ * unchanged (a jobId already in the queue is not added again; an event already decided answers noop_duplicate
+ * from PostgreSQL).
  */
 export async function enqueueAsJobs(producer: TallyProducer, accepted: AcceptedEvent[]): Promise<Enqueued> {
-  const byQueue = new Map<string, number[]>();
-  accepted.forEach((a, i) => byQueue.set(a.queue, [...(byQueue.get(a.queue) ?? []), i]));
-  const jobs: Job[] = new Array(accepted.length);
-  await Promise.all(
-    [...byQueue].map(async ([queue, indexes]) => {
-      const added = await producer
-        .queue(queue)
-        .addBulk(indexes.map((i) => ({ name: accepted[i]!.payload.type, data: accepted[i]!.payload, opts: { jobId: accepted[i]!.payload.event_id } })));
-      indexes.forEach((i, k) => (jobs[i] = added[k]!));
-    }),
+  return enqueueByQueue(producer, accepted, (queue, payloads) =>
+    producer.queue(queue).addBulk(payloads.map((p) => ({ name: p.type, data: p, opts: { jobId: p.event_id } }))),
   );
-  return {
-    wait: (timeoutMs) => Promise.all(jobs.map((job, i) => resultOf(producer, accepted[i]!.queue, job, timeoutMs))),
-  };
 }
 
-async function resultOf(producer: TallyProducer, queue: string, job: Job, timeoutMs: number): Promise<EventResult> {
-  try {
-    return (await producer.result(queue, job, timeoutMs)) as EventResult;
-  } catch (err) {
-    const reason = (err as Error).message ?? String(err);
-    if (/^timed out after/.test(reason)) return { failed: 'timeout', reason: 'not applied in time; it stays queued and will be applied' };
-    return { failed: /^([a-z_]+):/.exec(reason)?.[1] ?? 'failed', reason };
-  }
+/**
+ * `?mode=batch`: per queue, one batch job (`{type:"batch", events}`, CONTRACT v2 §3) holding that queue's accepted
+ * events in the order sent (a call carries at most 1,000, a batch's limit). The job id comes from its events
+ * (TallyProducer.sendBulk), so the same call sent again adds no second job while the first exists; either way each
+ * event is decided once by its event_id.
+ */
+export async function enqueueAsBatches(producer: TallyProducer, accepted: AcceptedEvent[]): Promise<Enqueued> {
+  // Already validated by the route with the workers' own schemas: sendBulk's check passes them as they are.
+  return enqueueByQueue(producer, accepted, (queue, payloads) => producer.bulk(queue, payloads, { batch: true }));
+}
+
+/** Groups accepted events by queue (keeping their order), enqueues each group, and answers per event in call order. */
+async function enqueueByQueue(
+  producer: TallyProducer,
+  accepted: AcceptedEvent[],
+  add: (queue: string, payloads: AcceptedEvent['payload'][]) => Promise<Job[]>,
+): Promise<Enqueued> {
+  const byQueue = new Map<string, number[]>();
+  accepted.forEach((a, i) => {
+    const list = byQueue.get(a.queue);
+    if (list) list.push(i);
+    else byQueue.set(a.queue, [i]);
+  });
+  const added = await Promise.all([...byQueue].map(async ([queue, indexes]) => ({ queue, indexes, jobs: await add(queue, indexes.map((i) => accepted[i]!.payload)) })));
+  return {
+    async wait(timeoutMs) {
+      const results: EventResult[] = new Array(accepted.length);
+      await Promise.all(
+        added.map(async ({ queue, indexes, jobs }) => {
+          const each = await producer.eventResults(queue, jobs, timeoutMs);
+          indexes.forEach((i, k) => (results[i] = each[k]!));
+        }),
+      );
+      return results;
+    },
+  };
 }

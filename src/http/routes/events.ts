@@ -9,7 +9,7 @@ import { chargesJobSchema } from '../../queues/charges/schema.ts';
 import { QUEUE, describeIssues } from '../../queues/common.ts';
 import { grantsJobSchema } from '../../queues/grants/schema.ts';
 import { apiSchemas, errors, named } from '../schemas.ts';
-import { enqueueAsJobs, type AcceptedEvent, type EventResult } from './events-enqueue.ts';
+import { enqueueAsBatches, enqueueAsJobs, type AcceptedEvent, type EventResult } from './events-enqueue.ts';
 
 export const MAX_EVENTS = 1000;
 export const MAX_WAIT_EVENTS = 100;
@@ -33,7 +33,15 @@ const TYPES: Record<string, { queue: string; schema: z.ZodType; admin?: true }> 
 const eventItem = z.unknown();
 apiSchemas.add(eventItem, { anyOf: ['GrantsJob', 'ChargesJob', 'AffinityEventsJob'].map((n) => ({ $ref: `#/components/schemas/${n}` })) });
 const body = named(z.object({ events: z.array(eventItem).min(1).max(MAX_EVENTS) }).strict(), 'EventsRequest', undefined, { input: true });
-const query = z.object({ wait: z.enum(['true', 'false']).optional().describe(`true: answer once applied (at most ${MAX_WAIT_EVENTS} events)`) }).strict();
+const query = z
+  .object({
+    wait: z.enum(['true', 'false']).optional().describe(`true: answer once applied (at most ${MAX_WAIT_EVENTS} events)`),
+    mode: z
+      .enum(['jobs', 'batch'])
+      .optional()
+      .describe('jobs (default): one job per event, jobId = event_id; batch: one batch job per queue ({type:"batch", events}), same exactly-once per event_id'),
+  })
+  .strict();
 
 const rejection = z.object({ index: z.number().int(), event_id: z.string().optional(), code: z.string(), message: z.string() });
 const accepted202 = named(
@@ -101,7 +109,7 @@ export function eventRoutes(app: FastifyInstance, ctx: AppContext): void {
     bodyLimit: EVENTS_BODY_LIMIT,
     schema: {
       tags: ['ingest'],
-      summary: `Enqueue 1–${MAX_EVENTS} queue payloads (each with its type): jobId = event_id, a bad one answered and not enqueued`,
+      summary: `Enqueue 1–${MAX_EVENTS} queue payloads (each with its type): jobId = event_id (or ?mode=batch: one batch job per queue), a bad one answered and not enqueued`,
       querystring: query,
       body,
       response: { 200: results200, 202: accepted202, ...errors(400, 413, 503) },
@@ -113,11 +121,13 @@ export function eventRoutes(app: FastifyInstance, ctx: AppContext): void {
       throw new HttpError(400, 'too_many_to_wait', `?wait=true takes at most ${MAX_WAIT_EVENTS} events (got ${events.length})`);
     }
     const { accepted, order } = sortEvents(events, isAdmin(req));
+    const enqueue = req.query.mode === 'batch' ? enqueueAsBatches : enqueueAsJobs;
     let enqueued;
     try {
-      enqueued = accepted.length > 0 ? await enqueueAsJobs(ctx.producer, accepted) : { wait: async () => [] as EventResult[] };
+      enqueued = accepted.length > 0 ? await enqueue(ctx.producer, accepted) : { wait: async () => [] as EventResult[] };
     } catch (err) {
-      // Some queues may have taken their events: a retry of the whole call is safe (jobId = event_id).
+      // Some queues may have taken their events: a retry of the whole call is safe (each event is decided once by its
+      // event_id; a batch job's id comes from its events).
       ctx.log.warn({ err: { message: (err as Error).message } }, 'events not enqueued');
       throw new HttpError(503, 'queue_unavailable', 'the queue could not be reached; retry the call (it is safe: jobId = event_id)');
     }
