@@ -4,11 +4,14 @@ import type { Sql, Tx } from '../db/client.ts';
 import { HttpError } from '../errors.ts';
 import { lockAccounts, type AccountRow } from '../ledger/sql/accounts.ts';
 import { loadHolds, type HoldRow } from '../ledger/sql/holds.ts';
-import { findHoldsByEvents, insertHolds, releaseHolds, roomOfAccounts, type NewHoldRow } from './hold-sql.ts';
+import { findHoldsByEvents, insertHolds, releaseHolds, roomOfAccounts, roomOfPairs, type NewHoldRow } from './hold-sql.ts';
 import { priceHold, type HoldRequest } from './hold-request.ts';
 
 /** One hold request of a run: place a hold, or release an active one (looked up before, so its account is known). */
-export type HoldOp = { op: 'place'; req: HoldRequest } | { op: 'release'; holdId: string; userId: string; asset: string };
+export type HoldOp = ({ op: 'place'; req: HoldRequest } | { op: 'release'; holdId: string; userId: string; asset: string }) & {
+  /** When the request arrived (Date.now()): its retry budget counts from then. */
+  arrived?: number;
+};
 
 export type HoldOutcome =
   | { kind: 'created' | 'existing'; hold: HoldRow }
@@ -53,24 +56,25 @@ interface Locked {
  */
 export async function applyHoldBatch(sql: Sql, configs: ConfigCache, ops: HoldOp[]): Promise<HoldOutcome[]> {
   const out: (HoldOutcome | undefined)[] = new Array(ops.length);
-  const pending = await answerReplaysAndPrice(sql, configs, ops, out);
   const releases = ops.flatMap((o, index) => (o.op === 'release' ? [{ index, ...o }] : []));
-  if (pending.length > 0 || releases.length > 0) {
-    await sql.begin(async (tx) => {
-      const locked = await lockRun(tx, pending, releases);
-      const plan = decide(ops, pending, locked, out);
-      const [inserted, released] = await Promise.all([insertHolds(tx, plan.inserts), releaseHolds(tx, plan.releases)]);
-      fillWritten(plan, inserted, released, out);
-    });
-  }
+  // Everything on the transaction's one connection: a run never waits for a second one from the pool (with every
+  // connection in a run, such waits would deadlock the pool).
+  await sql.begin(async (tx) => {
+    const pending = await answerReplaysAndPrice(tx, configs, ops, out);
+    if (pending.length === 0 && releases.length === 0) return;
+    const locked = await lockRun(tx, pending, releases);
+    const plan = decide(ops, pending, locked, out);
+    const [inserted, released] = await Promise.all([insertHolds(tx, plan.inserts), releaseHolds(tx, plan.releases)]);
+    fillWritten(plan, inserted, released, out);
+  });
   return out as HoldOutcome[];
 }
 
 /** Phase 1: replays answered from the holds table, the others priced (or failed alone). */
-async function answerReplaysAndPrice(sql: Sql, configs: ConfigCache, ops: HoldOp[], out: (HoldOutcome | undefined)[]): Promise<Pending[]> {
+async function answerReplaysAndPrice(tx: Tx, configs: ConfigCache, ops: HoldOp[], out: (HoldOutcome | undefined)[]): Promise<Pending[]> {
   const places = ops.flatMap((o, index) => (o.op === 'place' ? [{ index, req: o.req }] : []));
   if (places.length === 0) return [];
-  const [found, { doc }] = await Promise.all([findHoldsByEvents(sql, places.map((p) => p.req.event_id)), configs.get(sql)]);
+  const [found, { doc }] = await Promise.all([findHoldsByEvents(tx, places.map((p) => p.req.event_id)), configs.get(tx)]);
   const existing = new Map(found.map((h) => [h.event_id, h]));
   const pending: Pending[] = [];
   for (const { index, req } of places) {
@@ -99,15 +103,22 @@ function conflict(eventId: string): HttpError {
   return new HttpError(409, 'idempotency_conflict', `event_id "${eventId}" was already used with a different hold request`);
 }
 
-/** Phase 2: the run's accounts locked in order; then their room and the holds to release, read under those locks. */
+/**
+ * Phase 2: the run's accounts locked in order, and under those locks their room and the holds to release. The reads
+ * are pipelined behind the lock statement on the transaction's connection: PostgreSQL runs them after it, each with a
+ * snapshot taken once the locks are held (READ COMMITTED), so they see everything the lock waited for. Only when
+ * accounts had to be created (their locks come from statements sent after the reads) is the room read again.
+ */
 async function lockRun(tx: Tx, pending: Pending[], releases: { holdId: string; userId: string; asset: string }[]): Promise<Locked> {
   const pairs = [...pending.map((p) => ({ userId: p.req.user_id, asset: p.req.asset })), ...releases.map((r) => ({ userId: r.userId, asset: r.asset }))];
-  const rows = await lockAccounts(tx, pairs);
-  const accounts = new Map(rows.map((a) => [accountKey(a.user_id, a.asset), a]));
-  const [rooms, releasing] = await Promise.all([
-    roomOfAccounts(tx, rows.map((a) => a.account_id)),
+  let created = false;
+  const [rows, early, releasing] = await Promise.all([
+    lockAccounts(tx, pairs, () => (created = true)),
+    roomOfPairs(tx, pairs),
     releases.length > 0 ? loadHolds(tx, releases.map((r) => r.holdId)) : [],
   ]);
+  const rooms = created ? await roomOfAccounts(tx, rows.map((a) => a.account_id)) : early;
+  const accounts = new Map(rows.map((a) => [accountKey(a.user_id, a.asset), a]));
   const room = new Map<string, bigint>();
   for (const [key, a] of accounts) {
     const r = rooms.get(a.account_id) ?? { lapsed: 0n, held: 0n };

@@ -8,7 +8,7 @@ import { applyHoldBatch, type HoldOp, type HoldOutcome } from './hold-batch.ts';
 
 /** A request's transaction is tried this often at most … */
 const RETRY_ATTEMPTS = 6;
-/** … and not again once this long has passed since the first try (a lock held for seconds is not waited out). */
+/** … and not again once this long has passed since the request arrived (a lock held for seconds is not waited out). */
 const RETRY_BUDGET_MS = 5_000;
 
 /**
@@ -16,10 +16,11 @@ const RETRY_BUDGET_MS = 5_000;
  * lock_timeout, a deadlock, a serialization failure, a dropped connection, a unique violation from a twin request in
  * another process), like src/http/transient.ts `retryTransient` — a few times with short jittered backoff — but within
  * a time budget too: an HTTP client waits for the answer, and a row an operator keeps locked for a minute is better
- * answered with the fault (503) after a few seconds than waited out. What still fails is thrown.
+ * answered with the fault (503) after a few seconds than waited out. The budget counts from `started`, when the
+ * (oldest) request arrived: time spent queued behind another run that was waiting out the same lock counts too.
+ * What still fails is thrown.
  */
-export async function retryHoldTransient<T>(work: () => Promise<T>): Promise<T> {
-  const started = Date.now();
+export async function retryHoldTransient<T>(work: () => Promise<T>, started = Date.now()): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
@@ -73,7 +74,7 @@ export class HoldBatcher {
   /** The request's outcome; a fault that outlasted its retries is thrown (the server answers it 503). */
   async apply(op: HoldOp): Promise<HoldOutcome> {
     if (!this.batcher) return applyAlone(this.sql, this.configs, op);
-    const outcome = await this.batcher.submit(op);
+    const outcome = await this.batcher.submit({ ...op, arrived: Date.now() });
     if (outcome.kind === 'failed' && isTransient(outcome.error)) throw outcome.error;
     return outcome;
   }
@@ -86,10 +87,13 @@ export class HoldBatcher {
   private async runGroup(ops: HoldOp[]): Promise<HoldOutcome[]> {
     let attempts = 0;
     try {
-      return await retryHoldTransient(() => {
-        attempts++;
-        return applyHoldBatch(this.sql, this.configs, ops);
-      });
+      return await retryHoldTransient(
+        () => {
+          attempts++;
+          return applyHoldBatch(this.sql, this.configs, ops);
+        },
+        Math.min(...ops.map((o) => o.arrived ?? Date.now())),
+      );
     } catch (err) {
       if (!isTransient(err) || err instanceof ShutdownError) throw err;
       // A unique violation that persists belongs to one request (an event_id a twin keeps inserting): let the

@@ -27,6 +27,23 @@ export async function roomOfAccounts(tx: Tx, accountIds: bigint[]): Promise<Map<
   return new Map(rows.map((r) => [r.account_id, { lapsed: r.lapsed, held: r.held }]));
 }
 
+/**
+ * The same by (user_id, asset), for accounts that exist (a missing one has no room yet): sent right behind the lock
+ * statement, so it needs no account id from it.
+ */
+export async function roomOfPairs(tx: Tx, pairs: { userId: string; asset: string }[]): Promise<Map<bigint, AccountRoom>> {
+  const users = pairs.map((p) => p.userId);
+  const rows = await tx<{ account_id: bigint; lapsed: bigint; held: bigint }[]>`
+    SELECT a.account_id,
+      (SELECT coalesce(sum(remaining), 0) FROM batches
+       WHERE account_id = a.account_id AND open AND expires_at <= tally_now())::bigint AS lapsed,
+      (SELECT coalesce(sum(amount), 0) FROM holds
+       WHERE account_id = a.account_id AND status = 'active' AND expires_at > tally_now())::bigint AS held
+    FROM accounts a JOIN unnest(${users}::text[], ${pairs.map((p) => p.asset)}::text[]) AS p(u, a2) ON a.user_id = p.u AND a.asset = p.a2
+    WHERE a.user_id = ANY(${[...new Set(users)]}::text[])`;
+  return new Map(rows.map((r) => [r.account_id, { lapsed: r.lapsed, held: r.held }]));
+}
+
 export interface NewHoldRow {
   event_id: string;
   payload_hash: string;
