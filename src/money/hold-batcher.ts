@@ -42,10 +42,12 @@ export interface HoldBatcherOptions {
 /**
  * The hold requests of one API process, group-committed: each request is submitted and awaits its own outcome;
  * requests that arrive while a run is in flight go together into the next run, one transaction for all of them
- * (src/workers/batcher.ts: natural batching — no timer, so an idle process answers at once). The batcher keeps each
- * account's arrival order: a request never runs before an earlier one of its account, and a run applies its
- * requests in order (src/money/hold-batch.ts), so the outcome is the one the requests would get one transaction
- * each, in that order.
+ * (src/workers/batcher.ts: natural batching — no timer, so an idle process answers at once). Order per account: a
+ * run applies its requests in arrival order (src/money/hold-batch.ts), with the outcomes one transaction each would
+ * give in that order; the batcher holds a request back while a run with its account is in flight (when that account
+ * is the only one with work, the next run starts anyway and queues on the account's row lock). Every request takes
+ * effect at one instant between its arrival and its answer, under its account's row lock: a request sent after
+ * another's answer always sees its effect.
  *
  * Failure isolation: a request's own error (bad input, a conflict, an insufficient balance) is its outcome and
  * touches no other; a passing fault retries the whole run (retryHoldTransient) and, if it persists, is every
