@@ -55,6 +55,12 @@ const envSchema = z.object({
   TALLY_BATCH_MAX: z.coerce.number().int().min(1).max(5000).default(500),
   /** Ledger transactions one worker process runs at once. */
   TALLY_BATCH_PARALLEL: z.coerce.number().int().min(1).max(32).default(2),
+  /** Most hold requests (POST /v1/holds, DELETE /v1/holds/:id) one transaction of an API process applies: requests
+   *  arriving while one is in flight go together into the next (src/money/hold-batcher.ts). `1` = no group commit,
+   *  one transaction per request. */
+  TALLY_HOLD_BATCH_MAX: z.coerce.number().int().min(1).max(1000).default(200),
+  /** Hold transactions one API process runs at once. */
+  TALLY_HOLD_BATCH_PARALLEL: z.coerce.number().int().min(1).max(32).default(2),
   /** PostgreSQL connections per process. */
   TALLY_DB_POOL: z.coerce.number().int().min(1).max(200).default(10),
   /** PostgreSQL `statement_timeout` of every tally connection (ms, 0 = none): no statement of tally's runs near it

@@ -8,6 +8,7 @@ import { bodyErrorOf, rawBodyOf } from '../http/body.ts';
 import { idempotentId } from '../http/idempotency.ts';
 import { errors, limitSchema, named } from '../http/schemas.ts';
 import { idSchema } from '../queues/common.ts';
+import { HoldBatcher } from './hold-batcher.ts';
 import { getHold, holdRequestSchema, holdView, placeHold, releaseHoldById } from './holds.ts';
 import { listOrders } from '../ledger/sql/orders.ts';
 import { createOrder, findOrder, orderPaid, orderRequestSchema, orderView, paidCallbackSchema, signatureValid } from './orders.ts';
@@ -94,6 +95,13 @@ function verifySignature(secret: string | undefined) {
 /** Holds, orders and the payment callback, and the usage dashboard (issue 5). */
 export function moneyRoutes(app: FastifyInstance, ctx: AppContext): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
+  // Hold requests of this process are group-committed (TALLY_HOLD_BATCH_MAX); closed after the last request is answered.
+  const holds = new HoldBatcher(ctx.sql, ctx.configs, {
+    maxBatch: ctx.env.TALLY_HOLD_BATCH_MAX,
+    parallel: ctx.env.TALLY_HOLD_BATCH_PARALLEL,
+    log: ctx.log.child({ component: 'holds' }),
+  });
+  app.addHook('onClose', () => holds.close());
 
   r.post('/v1/holds', {
     config: { auth: 'api' },
@@ -104,7 +112,7 @@ export function moneyRoutes(app: FastifyInstance, ctx: AppContext): void {
       response: { 201: holdSchema, ...errors(400, 402, 409, 422) },
     },
   }, async (req, reply) => {
-    const result = await placeHold(ctx.sql, ctx.configs, req.body);
+    const result = await placeHold(ctx.sql, ctx.configs, req.body, holds);
     if (result.kind === 'insufficient') {
       throw new HttpError(402, 'insufficient', `available ${result.available} does not cover the hold of ${result.required}`, {
         required: Number(result.required),
@@ -127,7 +135,7 @@ export function moneyRoutes(app: FastifyInstance, ctx: AppContext): void {
     config: { auth: 'api' },
     schema: { tags: ['money'], summary: 'Release a hold', params: holdParams, response: { 200: holdSchema, ...errors(400, 404) } },
   }, async (req) => {
-    const hold = await releaseHoldById(ctx.sql, req.params.hold_id);
+    const hold = await releaseHoldById(ctx.sql, req.params.hold_id, holds);
     if (!hold) throw new HttpError(404, 'unknown_hold', `no hold "${req.params.hold_id}"`);
     return holdView(hold);
   });
