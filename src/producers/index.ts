@@ -133,8 +133,27 @@ export class TallyProducer {
   async send<S extends z.ZodType>(queue: string, schema: S, payload: unknown, o: SendOptions = {}): Promise<unknown> {
     const data = validate(schema, payload);
     if (o.wait) await this.queueEvents(queue); // listening before the add: a fast worker cannot finish unseen
-    const job = await this.queue(queue).add(data.type, data, { ...o.jobOptions, jobId: data.event_id });
-    return o.wait ? this.result(queue, job, o.timeoutMs) : job;
+    const [job] = await this.addFresh(queue, [{ name: data.type, data, opts: { ...o.jobOptions, jobId: data.event_id } }]);
+    return o.wait ? this.result(queue, job!, o.timeoutMs) : job!;
+  }
+
+  /**
+   * `addBulk`, except that a job whose id has already *finished* (completed, kept 24 h; failed, kept for inspection)
+   * is removed first, so the new job runs. BullMQ silently ignores an add whose jobId still exists: a corrected
+   * resend of a failed event would never apply, and a replay or a conflicting payload would get the old job's
+   * result instead of `noop_duplicate` / `idempotency_conflict` from PostgreSQL, the durable exactly-once record
+   * (the old failure stays in `dead_letters`). A job still waiting or running is left alone: the add is ignored
+   * and its result is the answer. One round trip to look, one per finished job to remove.
+   */
+  async addFresh(queue: string, jobs: { name: string; data: unknown; opts: JobsOptions & { jobId: string } }[]): Promise<Job[]> {
+    const q = this.queue(queue);
+    const look = this.redis.pipeline(); // the queue's own connection (same prefix, so one slot on a Cluster)
+    for (const j of jobs) look.zscore(q.toKey('completed'), j.opts.jobId).zscore(q.toKey('failed'), j.opts.jobId);
+    const seen = (await look.exec()) ?? [];
+    const finished = new Set(jobs.filter((_, i) => seen[2 * i]?.[1] != null || seen[2 * i + 1]?.[1] != null).map((j) => j.opts.jobId));
+    // remove() refuses a job that is locked (taken again meanwhile): then the add is ignored, as for any live job.
+    await Promise.all([...finished].map((id) => q.remove(id).catch(() => 0)));
+    return q.addBulk(jobs);
   }
 
   /**
@@ -145,12 +164,12 @@ export class TallyProducer {
    */
   async sendBulk<S extends z.ZodType>(queue: string, schema: S, payloads: unknown[], o: BulkOptions = {}): Promise<Job[]> {
     const data = payloads.map((p) => validate(schema, p));
-    if (o.batch === false) return this.queue(queue).addBulk(data.map((d) => ({ name: d.type, data: d, opts: { ...o.jobOptions, jobId: d.event_id } })));
+    if (o.batch === false) return this.addFresh(queue, data.map((d) => ({ name: d.type, data: d, opts: { ...o.jobOptions, jobId: d.event_id } })));
     const size = o.batchSize ?? MAX_BATCH_EVENTS;
     if (!Number.isInteger(size) || size < 1 || size > MAX_BATCH_EVENTS) throw new RangeError(`batchSize must be 1–${MAX_BATCH_EVENTS} (got ${size})`);
     const chunks: (typeof data)[] = [];
     for (let i = 0; i < data.length; i += size) chunks.push(data.slice(i, i + size));
-    return this.queue(queue).addBulk(chunks.map((events) => ({ name: BATCH_TYPE, data: { type: BATCH_TYPE, events }, opts: { ...o.jobOptions, jobId: batchJobId(events) } })));
+    return this.addFresh(queue, chunks.map((events) => ({ name: BATCH_TYPE, data: { type: BATCH_TYPE, events }, opts: { ...o.jobOptions, jobId: batchJobId(events) } })));
   }
 
   /**

@@ -17,13 +17,13 @@ export interface Enqueued {
 
 /**
  * The enqueue step of `POST /v1/events` (default, CONTRACT v2 §4): one `addBulk` per queue, every job named by its
- * type with `jobId = event_id` — exactly what a BullMQ producer does, so the queues' exactly-once rules apply
- * unchanged (a jobId already in the queue is not added again; an event already decided answers noop_duplicate
- * from PostgreSQL).
+ * type with `jobId = event_id` — as a BullMQ producer does, so the queues' exactly-once rules apply unchanged (an
+ * event already decided answers noop_duplicate, or idempotency_conflict for another payload, from PostgreSQL). A job
+ * of that id that already finished is replaced (TallyProducer.addFresh), so a resend is decided again.
  */
 export async function enqueueAsJobs(producer: TallyProducer, accepted: AcceptedEvent[]): Promise<Enqueued> {
   return enqueueByQueue(producer, accepted, (queue, payloads) =>
-    producer.queue(queue).addBulk(payloads.map((p) => ({ name: p.type, data: p, opts: { jobId: p.event_id } }))),
+    producer.addFresh(queue, payloads.map((p) => ({ name: p.type, data: p, opts: { jobId: p.event_id } }))),
   );
 }
 
