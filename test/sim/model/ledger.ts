@@ -167,9 +167,10 @@ export function consume(a: Account, charges: Charges, eventId: string, amount: b
 
 /**
  * §3 refunds (v2), newest-first: the charge's debt part (what is still unpaid lowers the debt; what was paid
- * goes back to the batches that paid it, latest payment first), then the batches it burned in reverse burn
- * order; parts whose batch has expired come last and are counted but not revived. Points that come back
- * while the account owes other debt pay that debt first, as a grant's would (debt > 0 ⇒ nothing to burn).
+ * goes back to the batches that paid it, in reverse burn order of those batches), then the batches it burned
+ * in reverse burn order; parts whose batch has expired come last and are counted but not revived. Points that
+ * come back while the account owes other debt pay that debt, as a grant's would (debt > 0 ⇒ nothing to burn):
+ * once every part is back, from the refilled batches in burn order.
  * The caller has checked 0 < requested ≤ what is left refundable.
  */
 export function refund(a: Account, charges: Charges, chargeId: string, eventId: string, requested: bigint, now: number): { restored: bigint; before: bigint; after: bigint } {
@@ -187,8 +188,11 @@ export function refund(a: Account, charges: Charges, chargeId: string, eventId: 
     want -= fromUnpaid;
     restored += fromUnpaid;
   }
-  const livePaid = [...c.paidBy].reverse().filter((p) => isLive(batchOf(p.batch), now));
-  const liveBurned = [...c.burned].reverse().filter((p) => isLive(batchOf(p.batch), now));
+  // Both kinds of live part go back in reverse burn order of their batch (never-expiring and latest-expiring
+  // first, then the newest batch): tally's documented order for burns, and its choice for paid debt parts too.
+  const reverseBurn = (x: { batch: number }, y: { batch: number }) => burnOrder(batchOf(y.batch), batchOf(x.batch));
+  const livePaid = c.paidBy.filter((p) => isLive(batchOf(p.batch), now)).sort(reverseBurn);
+  const liveBurned = c.burned.filter((p) => isLive(batchOf(p.batch), now)).sort(reverseBurn);
   const dead = [...c.paidBy, ...c.burned].filter((p) => !isLive(batchOf(p.batch), now));
   for (const part of [...livePaid, ...liveBurned]) {
     const x = min(part.left, want);
@@ -196,15 +200,18 @@ export function refund(a: Account, charges: Charges, chargeId: string, eventId: 
     part.left -= x;
     want -= x;
     restored += x;
-    const batch = batchOf(part.batch);
-    batch.remaining += x;
-    payDebt(a, charges, batch);
+    batchOf(part.batch).remaining += x;
   }
   for (const part of dead) {
     const x = min(part.left, want);
     part.left -= x;
     want -= x;
   }
+  // Only once every part is back does the account's other debt get paid, oldest debt first, from the live
+  // batches in burn order (soonest-expiring first) — as a charge would burn them. While in debt every live batch
+  // was empty, so these are the batches this refund refilled. (Not: each batch paying as it is refilled, in
+  // refund order — that pays from the latest-expiring points first; seed 40062, docs/simulation.md.)
+  for (const batch of a.batches.filter((b) => isLive(b, now) && b.remaining > 0n).sort(burnOrder)) payDebt(a, charges, batch);
   c.refunded += requested;
   a.consumed -= restored;
   if (restored > 0n) a.entries.push({ kind: 'refund', amount: restored, eventId, before });
