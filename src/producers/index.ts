@@ -159,8 +159,8 @@ export class TallyProducer {
   /**
    * Validates every payload (one bad one throws PayloadError and nothing is enqueued), then enqueues them in one
    * `addBulk`: as batch jobs (default) or one job per event. A batch job's id is derived from its events
-   * (`batch-<sha256 of their canonical JSON>`), so sending the same chunk again while its job exists adds nothing,
-   * and once it is gone, its events answer noop_duplicate.
+   * (`batch-<sha256 of their canonical JSON>`): the same chunk sent again while its job waits or runs adds nothing;
+   * once that job finished, it is replaced (addFresh) and its events answer noop_duplicate.
    */
   async sendBulk<S extends z.ZodType>(queue: string, schema: S, payloads: unknown[], o: BulkOptions = {}): Promise<Job[]> {
     const data = payloads.map((p) => validate(schema, p));

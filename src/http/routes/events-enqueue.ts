@@ -30,8 +30,8 @@ export async function enqueueAsJobs(producer: TallyProducer, accepted: AcceptedE
 /**
  * `?mode=batch`: per queue, one batch job (`{type:"batch", events}`, CONTRACT v2 §3) holding that queue's accepted
  * events in the order sent (a call carries at most 1,000, a batch's limit). The job id comes from its events
- * (TallyProducer.sendBulk), so the same call sent again adds no second job while the first exists; either way each
- * event is decided once by its event_id.
+ * (TallyProducer.sendBulk), so the same call sent again adds no second job while the first waits or runs; once it
+ * finished, the resend replaces it. Either way each event is decided once by its event_id.
  */
 export async function enqueueAsBatches(producer: TallyProducer, accepted: AcceptedEvent[]): Promise<Enqueued> {
   // Already validated by the route with the workers' own schemas: sendBulk's check passes them as they are.
