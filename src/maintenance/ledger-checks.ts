@@ -12,9 +12,9 @@ const LIMIT = 1000;
  *   paid by batches, or refunded — nothing else;
  * - no batch was burned, refilled, or made to pay debt at or after its expiry.
  */
-export async function ledgerFlowViolations(sql: Sql): Promise<Violation[]> {
+export async function ledgerFlowViolations(sql: Sql, outboxRetentionHours = pushSettings.retentionHours): Promise<Violation[]> {
   const [batches, debts, accounts, late] = await Promise.all([batchFlow(sql), debtFlow(sql), accountDebts(sql), afterExpiry(sql)]);
-  return [...batches, ...debts, ...accounts, ...late, ...(await outboxPerEntry(sql))];
+  return [...batches, ...debts, ...accounts, ...late, ...(await outboxPerEntry(sql, outboxRetentionHours))];
 }
 
 async function batchFlow(sql: Sql): Promise<Violation[]> {
@@ -76,10 +76,10 @@ async function afterExpiry(sql: Sql): Promise<Violation[]> {
 
 /**
  * Every entry announced its balance: exactly one balance_changed outbox row names it. Relayed rows are pruned
- * after the push retention, so only entries younger than that (less an hour of slack) can be checked.
+ * after the outbox retention (TALLY_OUTBOX_RETENTION_HOURS), so only entries younger than that (less an hour of slack) can be checked.
  */
-async function outboxPerEntry(sql: Sql): Promise<Violation[]> {
-  const hours = Math.max(0, pushSettings.retentionHours - 1);
+async function outboxPerEntry(sql: Sql, retentionHours: number): Promise<Violation[]> {
+  const hours = Math.max(0, retentionHours - 1);
   const rows = await sql<{ entry_id: bigint; user_id: string; rows: number }[]>`
     SELECT e.entry_id, e.user_id, count(o.outbox_id)::int AS rows
     FROM ledger_entries e
