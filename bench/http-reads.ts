@@ -59,29 +59,35 @@ export async function benchHttpReads(opts: BenchOptions, world: BenchWorld, setu
     await waitHealthy(base);
     const seconds = opts.quick ? 5 : 15;
     for (const r of routes) {
-      const cannon = (duration: number) =>
+      const cannon = (duration: number, overallRate?: number) =>
         autocannon({
           url: base,
           connections: 10,
           duration,
+          ...(overallRate === undefined ? {} : { overallRate }),
           headers: { authorization: `Bearer ${world.childEnv.TALLY_API_TOKEN}` },
           requests: [{ method: 'GET', setupRequest: (req: Record<string, unknown>) => ({ ...req, path: r.path() }) }],
         });
       await cannon(2); // warm: connections, JIT, the pool
-      const res = await cannon(seconds);
-      const ok = res.non2xx === 0 && res.errors === 0 && res.timeouts === 0;
-      const detail = `${Math.round(res.requests.average)} req/s (10 connections, ${seconds} s): p50 ${res.latency.p50} ms, p90 ${res.latency.p90} ms, p99 ${res.latency.p99} ms, max ${res.latency.max} ms`;
+      // Saturated (closed loop, 10 connections): the throughput. Its latencies are mostly queueing, so the p99
+      // is taken in a second run held at half that rate, as a service would be run.
+      const peak = await cannon(seconds);
+      const rate = Math.max(10, Math.round(peak.requests.average / 2));
+      const res = await cannon(seconds, rate);
+      const ok = [peak, res].every((x) => x.non2xx === 0 && x.errors === 0 && x.timeouts === 0);
+      const detail = `at ${rate} req/s (half of the ${Math.round(peak.requests.average)} req/s 10 connections sustain): p50 ${res.latency.p50} ms, p90 ${res.latency.p90} ms, p99 ${res.latency.p99} ms, max ${res.latency.max} ms; saturated: p50 ${peak.latency.p50} ms, p99 ${peak.latency.p99} ms`;
+      log(`http-reads ${r.name}: ${detail}`);
       out.push({
         name: `http-${r.name}-p99`,
         rate: res.latency.p99,
-        unit: `ms p99 (goal < ${P99_GOAL_MS})`,
+        unit: `ms p99 at half the peak rate (goal < ${P99_GOAL_MS})`,
         count: res.requests.total,
         seconds,
         ok,
         detail,
-        notes: ok ? undefined : `${res.non2xx} non-2xx, ${res.errors} errors, ${res.timeouts} timeouts`,
+        notes: ok ? undefined : `${peak.non2xx + res.non2xx} non-2xx, ${peak.errors + res.errors} errors, ${peak.timeouts + res.timeouts} timeouts`,
       });
-      out.push({ name: `http-${r.name}-rps`, rate: res.requests.average, unit: 'req/s (10 connections)' });
+      out.push({ name: `http-${r.name}-peak`, rate: peak.requests.average, unit: 'req/s (10 connections)' });
     }
     return out;
   } finally {

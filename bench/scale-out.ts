@@ -3,6 +3,7 @@
 // went: the worker processes, the PostgreSQL backends and Redis, as cores busy during the drain. On one host they
 // all share its cores, so this says what limits a second process here, not what a second host would give.
 //   npm run bench -- --only scale-out [--jobs N] [--runs N]
+import { cpus } from 'node:os';
 import { drainCharges } from './grown-books.ts';
 import type { Measurement, WorkloadContext } from './workload.ts';
 
@@ -19,7 +20,12 @@ export async function benchScaleOut(ctx: WorkloadContext): Promise<Measurement[]
       const m = await drainCharges({ ...opts, procs }, world, 'single', `s${procs}-${run}`, log, true);
       rates.set(procs, m.rate);
       const cores = (msPerJob: number | undefined) => ((msPerJob ?? 0) * (m.count ?? 0)) / ((m.seconds ?? 1) * 1000);
-      const share = `cores busy: workers ${cores(m.workerCpuMsPerJob).toFixed(2)}, PostgreSQL ${cores(m.pgCpuMsPerJob).toFixed(2)}, Redis ${cores(m.redisCpuMsPerJob).toFixed(2)}`;
+      const perJob = (m.workerCpuMsPerJob ?? 0) + (m.pgCpuMsPerJob ?? 0) + (m.redisCpuMsPerJob ?? 0);
+      // With every component on this host's cores, it cannot go faster than cores / CPU per charge.
+      const share =
+        `cores busy: workers ${cores(m.workerCpuMsPerJob).toFixed(2)}, PostgreSQL ${cores(m.pgCpuMsPerJob).toFixed(2)}, Redis ${cores(m.redisCpuMsPerJob).toFixed(2)}` +
+        ` of ${cpus().length}; CPU per charge ${perJob.toFixed(3)} ms (workers ${(m.workerCpuMsPerJob ?? 0).toFixed(3)}, PostgreSQL ${(m.pgCpuMsPerJob ?? 0).toFixed(3)}, Redis ${(m.redisCpuMsPerJob ?? 0).toFixed(3)})` +
+        ` → this host's CPU ceiling ≈ ${Math.round((cpus().length * 1000) / perJob)}/s`;
       out.push({ ...m, name: `scale-out-${procs}proc`, detail: `${procs} × tally start --role worker; ${share}` });
       log(`scale-out: ${procs} worker process(es): ${Math.round(m.rate)}/s; ${share}`);
     } finally {
