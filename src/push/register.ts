@@ -18,8 +18,8 @@ onRoleStart('worker', startRelay);
 onRoleStart('scheduler', startSweepSchedule);
 
 registerMaintenanceTask('outbox-prune', async ({ sql, env }) => {
-  const { outboxHours } = retentionOf(env);
-  const deleted = await pruneOutbox(sql, outboxHours);
+  const { outboxHours, chunk } = retentionOf(env);
+  const deleted = await pruneOutbox(sql, outboxHours, chunk);
   pushMetrics.pruned.inc(deleted);
   const [backlog, consumers] = await Promise.all([unrelayedBacklog(sql), laggingConsumers(sql)]);
   return {
