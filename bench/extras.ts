@@ -8,6 +8,8 @@ const OPTIONAL = [
   { name: 'affinity', file: 'affinity.ts', exportName: 'benchAffinity' },
   { name: 'push', file: 'push.ts', exportName: 'benchPush' },
   { name: 'holds', file: 'holds.ts', exportName: 'benchHolds' },
+  { name: 'grown-books', file: 'grown-books.ts', exportName: 'benchGrownBooks' },
+  { name: 'scale-out', file: 'scale-out.ts', exportName: 'benchScaleOut' },
 ] as const;
 
 export interface LoadedWorkload {

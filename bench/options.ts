@@ -39,12 +39,16 @@ export interface BenchOptions {
   pgSettings: [string, string][];
   /** Directory for V8 CPU profiles of each timed drain (bench/profile.ts), or null. */
   profile: string | null;
+  /** bench/grown-books.ts: the preloaded ledger's size (entries, accounts); null = not asked for. */
+  grownEntries: number | null;
+  grownAccounts: number | null;
 }
 
 const USAGE = `usage: npm run bench -- [--runs N] [--quick] [--jobs N] [--users N] [--procs N]
   [--concurrency N] [--batch-max N] [--batch-parallel N] [--pool N] [--naive-concurrency N]
   [--pgbench-clients N] [--pgbench-seconds N] [--pgbench-scale N] [--only a,b] [--out FILE] [--profile DIR] [--pg-set name=value]…
-workloads for --only: tally-uniform, tally-hot, noop, naive-uniform, naive-hot, pgbench, affinity, push, holds`;
+  [--grown-entries N] [--grown-accounts N]
+workloads for --only: tally-uniform, tally-hot, noop, naive-uniform, naive-hot, pgbench, affinity, push, holds, grown-books, scale-out`;
 
 export function parseBenchOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
@@ -70,6 +74,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       out: { type: 'string' },
       profile: { type: 'string' },
       'pg-set': { type: 'string', multiple: true },
+      'grown-entries': { type: 'string' },
+      'grown-accounts': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -106,6 +112,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     quick,
     out: values.out ?? null,
     profile: values.profile ?? null,
+    grownEntries: values['grown-entries'] === undefined ? null : int('grown-entries', values['grown-entries'], 0),
+    grownAccounts: values['grown-accounts'] === undefined ? null : int('grown-accounts', values['grown-accounts'], 0),
     pgSettings: (values['pg-set'] ?? []).map((kv) => {
       const m = /^([a-z_][a-z0-9_.]*)=(.+)$/i.exec(kv);
       if (!m) throw new Error(`--pg-set wants name=value, got "${kv}"\n${USAGE}`);

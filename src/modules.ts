@@ -8,3 +8,4 @@ import './ops/register.ts';
 import './webhooks/register.ts';
 import './money-flow/register.ts';
 import './http/integration.ts';
+import './maintenance/register.ts';

@@ -57,7 +57,7 @@ export function startMaintenanceWorker(ctx: AppContext): Worker {
     async (job) => {
       const run = MAINTENANCE_TASKS.get(job.name);
       if (!run) throw new Error(`unknown maintenance task ${job.name}`);
-      const summary = await run({ sql: ctx.sql, configs: ctx.configs });
+      const summary = await run({ sql: ctx.sql, configs: ctx.configs, env: ctx.env });
       if (job.name === 'reconcile') await recordReconcile(ctx.redis, ctx.env.TALLY_PREFIX, summary);
       ctx.log.info({ queue: QUEUE.maintenance, job_id: job.id, task: job.name, summary }, 'maintenance done');
       return summary;

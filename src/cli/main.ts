@@ -41,7 +41,7 @@ registerCommand('maintenance', async (args, env) => {
   if (!run) throw new UsageError(`tally maintenance ${[...MAINTENANCE_TASKS.keys()].join('|')}`);
   const ctx = createContext(env, createLogger(env.LOG_LEVEL));
   try {
-    const summary = await run({ sql: ctx.sql, configs: ctx.configs });
+    const summary = await run({ sql: ctx.sql, configs: ctx.configs, env });
     print(summary);
     return task === 'reconcile' && (summary as { ok?: boolean }).ok === false ? 3 : 0;
   } finally {

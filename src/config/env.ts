@@ -117,6 +117,17 @@ const envSchema = z.object({
   TALLY_HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
   /** How long an Idempotency-Key claim holds before another request may take it over (its owner died, or is that slow). */
   TALLY_IDEMPOTENCY_LEASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+  // --- retention (docs/operations.md "Retention"; pruned by the maintenance tasks outbox-prune, idempotency-keys, dead-letters) ---
+  /** Published outbox rows are kept this long (WebSocket resume window), never past a registered feed consumer. */
+  TALLY_OUTBOX_RETENTION_HOURS: z.coerce.number().int().min(1).max(8760).default(24),
+  /** Idempotency-Key records are kept this long; the contract promises at least 24 h. */
+  TALLY_IDEMPOTENCY_RETENTION_HOURS: z.coerce.number().int().min(24, 'Idempotency-Keys are kept at least 24 h (CONTRACT §4)').max(8760).default(24),
+  /** Dead letters whose last failure is older than this are pruned; 0 = kept for ever. */
+  TALLY_DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(90),
+  /** At most this many dead letters are kept (the oldest last failures go first); 0 = no cap. */
+  TALLY_DEAD_LETTER_MAX_ROWS: z.coerce.number().int().min(0).max(1_000_000_000).default(1_000_000),
+  /** Rows one pruning statement deletes: each chunk is its own short transaction. */
+  TALLY_PRUNE_CHUNK: z.coerce.number().int().min(1).max(100_000).default(5000),
   /** Which proxies may set X-Forwarded-For (the client IP for rate limits and audit): off by default. */
   TALLY_TRUST_PROXY: z.string().default('').transform(trustProxy),
 }).superRefine((env, ctx) => {

@@ -1,5 +1,6 @@
 // Issue 11 — the integration surface: HTTP ingest, history and statements, the catalogue reads, admin ledger
 // adjusts, device activation, and the pruning of Idempotency-Keys (the keys' hooks are installed by the server).
+import { retentionOf } from '../maintenance/retention.ts';
 import { registerMaintenanceTask } from '../maintenance/tasks.ts';
 import { addSchedule } from '../scheduler.ts';
 import { RETENTION_HOURS } from './idempotency.ts';
@@ -18,14 +19,15 @@ registerRoutes(adminConfigRoutes);
 registerRoutes(adminLedgerRoutes);
 registerRoutes(deviceRoutes);
 
-const PRUNE_CHUNK = 5000;
-
-registerMaintenanceTask('idempotency-keys', async ({ sql }) => {
+registerMaintenanceTask('idempotency-keys', async ({ sql, env }) => {
+  const { idempotencyHours, chunk } = retentionOf(env);
+  // The contract keeps keys at least 24 h, whatever a caller passes.
+  const hours = Math.max(RETENTION_HOURS, idempotencyHours);
   let pruned = 0;
   for (;;) {
-    const n = await pruneKeys(sql, RETENTION_HOURS, PRUNE_CHUNK);
+    const n = await pruneKeys(sql, hours, chunk);
     pruned += n;
-    if (n < PRUNE_CHUNK) return { task: 'idempotency-keys', retention_hours: RETENTION_HOURS, pruned };
+    if (n < chunk) return { task: 'idempotency-keys', retention_hours: hours, pruned };
   }
 });
 addSchedule({ id: 'idempotency-keys', task: 'idempotency-keys', every: 60 * 60_000 });

@@ -12,9 +12,9 @@ const LIMIT = 1000;
  *   paid by batches, or refunded — nothing else;
  * - no batch was burned, refilled, or made to pay debt at or after its expiry.
  */
-export async function ledgerFlowViolations(sql: Sql): Promise<Violation[]> {
+export async function ledgerFlowViolations(sql: Sql, outboxRetentionHours = pushSettings.retentionHours): Promise<Violation[]> {
   const [batches, debts, accounts, late] = await Promise.all([batchFlow(sql), debtFlow(sql), accountDebts(sql), afterExpiry(sql)]);
-  return [...batches, ...debts, ...accounts, ...late, ...(await outboxPerEntry(sql))];
+  return [...batches, ...debts, ...accounts, ...late, ...(await outboxPerEntry(sql, outboxRetentionHours))];
 }
 
 async function batchFlow(sql: Sql): Promise<Violation[]> {
@@ -76,17 +76,23 @@ async function afterExpiry(sql: Sql): Promise<Violation[]> {
 
 /**
  * Every entry announced its balance: exactly one balance_changed outbox row names it. Relayed rows are pruned
- * after the push retention, so only entries younger than that (less an hour of slack) can be checked.
+ * after the outbox retention (TALLY_OUTBOX_RETENTION_HOURS), so only entries younger than that (less an hour of
+ * slack) can be checked. One aggregate over both sets, keyed by the transaction id, not a join: joined on
+ * `data->>'transaction_id'` the planner, misled by stale statistics, chose a nested loop (60,000 entries ×
+ * 60,000 outbox rows ran for minutes).
  */
-async function outboxPerEntry(sql: Sql): Promise<Violation[]> {
-  const hours = Math.max(0, pushSettings.retentionHours - 1);
-  const rows = await sql<{ entry_id: bigint; user_id: string; rows: number }[]>`
-    SELECT e.entry_id, e.user_id, count(o.outbox_id)::int AS rows
-    FROM ledger_entries e
-      LEFT JOIN outbox o ON o.type = 'balance_changed' AND o.data->>'transaction_id' = e.entry_id::text
-    WHERE e.created_at > tally_now() - make_interval(hours => ${hours})
-    GROUP BY e.entry_id, e.user_id
-    HAVING count(o.outbox_id) <> 1
+async function outboxPerEntry(sql: Sql, retentionHours: number): Promise<Violation[]> {
+  const hours = Math.max(0, retentionHours - 1);
+  const rows = await sql<{ entry_id: string; user_id: string; rows: number }[]>`
+    SELECT id AS entry_id, max(user_id) AS user_id, (count(*) FILTER (WHERE announced))::int AS rows
+    FROM (
+      SELECT entry_id::text AS id, user_id, false AS announced FROM ledger_entries
+      WHERE created_at > tally_now() - make_interval(hours => ${hours})
+      UNION ALL
+      SELECT data->>'transaction_id', NULL, true FROM outbox WHERE type = 'balance_changed'
+    ) x
+    GROUP BY id
+    HAVING count(*) FILTER (WHERE NOT announced) = 1 AND count(*) FILTER (WHERE announced) <> 1
     LIMIT ${LIMIT}`;
-  return rows.map((r) => ({ check: 'one_outbox_row_per_entry', entry_id: String(r.entry_id), user_id: r.user_id, expected: '1', actual: String(r.rows) }));
+  return rows.map((r) => ({ check: 'one_outbox_row_per_entry', entry_id: r.entry_id, user_id: r.user_id, expected: '1', actual: String(r.rows) }));
 }

@@ -35,7 +35,7 @@ const LIMIT = 1000;
  * where every point went (ledger-checks.ts): batches and debts accounted for, nothing used after its expiry,
  * one outbox row per entry.
  */
-export async function runReconcile(sql: Sql): Promise<ReconcileSummary> {
+export async function runReconcile(sql: Sql, opts: { outboxRetentionHours?: number } = {}): Promise<ReconcileSummary> {
   const violations: Violation[] = [];
   const [counted] = await sql<{ n: bigint }[]>`SELECT count(*) AS n FROM accounts`;
   const n = counted?.n ?? 0n;
@@ -95,7 +95,7 @@ export async function runReconcile(sql: Sql): Promise<ReconcileSummary> {
     violations.push({ check: 'allocations_within_consume', entry_id: String(r.entry_id), expected: `<= ${r.expected}`, actual: String(r.actual) });
   }
 
-  violations.push(...(await ledgerFlowViolations(sql)));
+  violations.push(...(await ledgerFlowViolations(sql, opts.outboxRetentionHours)));
   for (const check of extraChecks) violations.push(...(await check(sql)));
   return { task: 'reconcile', ok: violations.length === 0, accounts_checked: Number(n), violations };
 }

@@ -2,6 +2,7 @@
 import '../cli/token.ts';
 import { addDevInfo } from '../cli/dev.ts';
 import { registerRoutes } from '../http/server.ts';
+import { retentionOf } from '../maintenance/retention.ts';
 import { registerMaintenanceTask } from '../maintenance/tasks.ts';
 import { onRoleStart } from '../roles.ts';
 import { addSchedule } from '../scheduler.ts';
@@ -16,14 +17,15 @@ registerRoutes(pushRoutes);
 onRoleStart('worker', startRelay);
 onRoleStart('scheduler', startSweepSchedule);
 
-registerMaintenanceTask('outbox-prune', async ({ sql }) => {
-  const deleted = await pruneOutbox(sql, pushSettings.retentionHours);
+registerMaintenanceTask('outbox-prune', async ({ sql, env }) => {
+  const { outboxHours, chunk } = retentionOf(env);
+  const deleted = await pruneOutbox(sql, outboxHours, chunk);
   pushMetrics.pruned.inc(deleted);
   const [backlog, consumers] = await Promise.all([unrelayedBacklog(sql), laggingConsumers(sql)]);
   return {
     task: 'outbox-prune',
     deleted,
-    retention_hours: pushSettings.retentionHours,
+    retention_hours: outboxHours,
     unrelayed: backlog.rows,
     oldest_unrelayed_seconds: backlog.oldestSeconds,
     // Feed consumers behind the head; one far behind holds rows past the retention (drop a retired one).

@@ -11,7 +11,10 @@ export const pushSettings = {
   relayBatch: 500,
   /** Batches one fanout job relays before it yields to the next job (a steady stream never starves others). */
   relayBatchesPerJob: 20,
-  /** Relayed rows are kept this long (for audits and debugging), then pruned by `outbox-prune`. */
+  /**
+   * Relayed rows are kept this long (the resume window), then pruned by `outbox-prune`. A process takes it from
+   * TALLY_OUTBOX_RETENTION_HOURS (src/maintenance/retention.ts); this is the value when a task runs without one.
+   */
   retentionHours: 24,
   /** How often the prune maintenance task runs. */
   pruneEveryMs: 10 * 60_000,

@@ -56,6 +56,6 @@ export function adminRoutes(app: FastifyInstance, ctx: AppContext): void {
   }, async (req) => {
     const run = MAINTENANCE_TASKS.get(req.params.task);
     if (!run) throw new HttpError(404, 'unknown_task', `unknown maintenance task "${req.params.task}" (known: ${[...MAINTENANCE_TASKS.keys()].join(', ')})`);
-    return run({ sql: ctx.sql, configs: ctx.configs });
+    return run({ sql: ctx.sql, configs: ctx.configs, env: ctx.env });
   });
 }
