@@ -1,0 +1,81 @@
+// `node --import tsx bench/profile-summary.ts FILE.cpuprofile [--top N]`: where a worker's CPU went during a
+// timed drain (bench --profile DIR writes the files): self time by category — BullMQ, its Redis client, postgres.js,
+// tally's own code, JSON, GC — then the top functions. Used for the profile summary in docs/benchmarks.md.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+const JSON_FUNCTIONS = new Set(['stringify', 'parse', 'JSONStringify', 'JSONParse', 'SerializeJSONObject']);
+
+export function categoryOf(fn: string, url: string): string {
+  if (fn === '(idle)') return 'idle';
+  if (fn === '(garbage collector)') return 'GC';
+  if (fn === '(program)') return 'V8/native (program)';
+  const mod = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1];
+  if (mod === 'bullmq') return 'BullMQ';
+  if (mod === 'ioredis' || mod === 'redis-parser' || mod === 'cluster-key-slot' || mod === 'denque') return 'ioredis';
+  if (mod === 'msgpackr') return 'msgpackr (BullMQ)';
+  if (mod === 'postgres') return 'postgres.js';
+  if (mod === 'pino' || mod === 'sonic-boom' || mod === 'thread-stream') return 'pino';
+  if (mod === 'zod') return 'zod';
+  if (mod) return mod;
+  if (/\/src\//.test(url)) return 'tally (src/)';
+  if (/\/bench\//.test(url)) return 'bench harness';
+  if (url.startsWith('node:')) return 'Node core';
+  if (url === '' && JSON_FUNCTIONS.has(fn)) return 'JSON';
+  return url === '' ? 'V8 builtins' : 'other';
+}
+
+export function summariseProfile(p: CpuProfile, top = 20) {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const self = new Map<number, number>();
+  // Self time per node from the samples and the time since the previous one (µs).
+  for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
+  const cats = new Map<string, number>();
+  const fns = new Map<string, { us: number; cat: string }>();
+  let busy = 0;
+  for (const [id, us] of self) {
+    const n = byId.get(id)!;
+    const cat = categoryOf(n.callFrame.functionName, n.callFrame.url);
+    cats.set(cat, (cats.get(cat) ?? 0) + us);
+    if (cat === 'idle') continue;
+    busy += us;
+    const file = n.callFrame.url.replace(/^.*\/(node_modules\/|src\/|bench\/)/, '$1');
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${file ? `${file}:${n.callFrame.lineNumber + 1}` : ''}`.trim();
+    const f = fns.get(key) ?? { us: 0, cat };
+    f.us += us;
+    fns.set(key, f);
+  }
+  const wall = p.endTime - p.startTime;
+  return {
+    wallMs: wall / 1000,
+    busyMs: busy / 1000,
+    categories: [...cats].filter(([c]) => c !== 'idle').sort((a, b) => b[1] - a[1]).map(([c, us]) => ({ category: c, ms: us / 1000, share: us / busy })),
+    functions: [...fns].sort((a, b) => b[1].us - a[1].us).slice(0, top).map(([fn, f]) => ({ fn, category: f.cat, ms: f.us / 1000, share: f.us / busy })),
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '20' } } });
+  for (const file of positionals) {
+    const s = summariseProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, Number(values.top));
+    const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+    process.stdout.write(`${file}: ${s.busyMs.toFixed(0)} ms busy of ${s.wallMs.toFixed(0)} ms\n\n| category | self ms | share |\n|---|---:|---:|\n`);
+    for (const c of s.categories) process.stdout.write(`| ${c.category} | ${c.ms.toFixed(0)} | ${pct(c.share)} |\n`);
+    process.stdout.write(`\n| function | category | self ms | share |\n|---|---|---:|---:|\n`);
+    for (const f of s.functions) process.stdout.write(`| \`${f.fn}\` | ${f.category} | ${f.ms.toFixed(0)} | ${pct(f.share)} |\n`);
+    process.stdout.write('\n');
+  }
+}
