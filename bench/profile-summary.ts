@@ -1,4 +1,4 @@
-// `node --import tsx bench/profile-summary.ts FILE.cpuprofile [--top N]`: where a worker's CPU went during a
+// `node --import tsx bench/profile-summary.ts FILE.cpuprofile… [--top N] [--jobs N]` (--jobs: also µs per job): where a worker's CPU went during a
 // timed drain (bench --profile DIR writes the files): self time by category — BullMQ, its Redis client, postgres.js,
 // tally's own code, JSON, GC — then the top functions. Used for the profile summary in docs/benchmarks.md.
 import { readFileSync } from 'node:fs';
@@ -8,6 +8,7 @@ interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 interface CpuProfile {
   nodes: ProfileNode[];
@@ -38,8 +39,31 @@ export function categoryOf(fn: string, url: string): string {
   return url === '' ? 'V8 builtins' : 'other';
 }
 
+/** Native frames that write to a socket: one `write` syscall each (a Redis command, a PostgreSQL message batch). */
+const SOCKET_WRITES = new Set(['writeBuffer', 'writev', 'writeUtf8String', 'writeLatin1String', 'writeAsciiString', 'writeUcs2String']);
+
+const shortUrl = (url: string) => {
+  const i = url.lastIndexOf('node_modules/');
+  if (i >= 0) return url.slice(i + 'node_modules/'.length);
+  return url.replace(/^.*\/(src|bench)\//, '$1/').replace(/^file:\/\//, '');
+};
+
 export function summariseProfile(p: CpuProfile, top = 20) {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, ProfileNode>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n);
+  /** A builtin or native frame (no url) counts for the nearest caller that has one: whose work it did. */
+  const categoryFor = (n: ProfileNode): string => {
+    const own = categoryOf(n.callFrame.functionName, n.callFrame.url);
+    if (own !== 'V8 builtins' && own !== 'Node core') return own;
+    for (let q = parent.get(n.id); q; q = parent.get(q.id)) {
+      const c = categoryOf(q.callFrame.functionName, q.callFrame.url);
+      if (c === 'V8 builtins' || c === 'Node core' || c === 'other') continue;
+      if (c === 'bench harness') return 'bench probe (the profiler itself)';
+      return `${c}: ${SOCKET_WRITES.has(n.callFrame.functionName) ? 'socket writes' : own === 'Node core' ? 'Node core' : 'builtins'}`;
+    }
+    return own;
+  };
   const self = new Map<number, number>();
   // Self time per node from the samples and the time since the previous one (µs).
   for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
@@ -48,11 +72,11 @@ export function summariseProfile(p: CpuProfile, top = 20) {
   let busy = 0;
   for (const [id, us] of self) {
     const n = byId.get(id)!;
-    const cat = categoryOf(n.callFrame.functionName, n.callFrame.url);
+    const cat = categoryFor(n);
     cats.set(cat, (cats.get(cat) ?? 0) + us);
     if (cat === 'idle') continue;
     busy += us;
-    const file = n.callFrame.url.replace(/^.*\/(node_modules\/|src\/|bench\/)/, '$1');
+    const file = shortUrl(n.callFrame.url);
     const key = `${n.callFrame.functionName || '(anonymous)'} ${file ? `${file}:${n.callFrame.lineNumber + 1}` : ''}`.trim();
     const f = fns.get(key) ?? { us: 0, cat };
     f.us += us;
@@ -68,14 +92,18 @@ export function summariseProfile(p: CpuProfile, top = 20) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '20' } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '20' }, jobs: { type: 'string' } } });
+  const jobs = values.jobs ? Number(values.jobs) : 0;
+  const perJob = (ms: number) => (jobs ? ` ${((ms * 1000) / jobs).toFixed(1)} |` : '');
   for (const file of positionals) {
     const s = summariseProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, Number(values.top));
     const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
-    process.stdout.write(`${file}: ${s.busyMs.toFixed(0)} ms busy of ${s.wallMs.toFixed(0)} ms\n\n| category | self ms | share |\n|---|---:|---:|\n`);
-    for (const c of s.categories) process.stdout.write(`| ${c.category} | ${c.ms.toFixed(0)} | ${pct(c.share)} |\n`);
-    process.stdout.write(`\n| function | category | self ms | share |\n|---|---|---:|---:|\n`);
-    for (const f of s.functions) process.stdout.write(`| \`${f.fn}\` | ${f.category} | ${f.ms.toFixed(0)} | ${pct(f.share)} |\n`);
+    const head = jobs ? ' µs/job |' : '';
+    const rule = jobs ? '---:|' : '';
+    process.stdout.write(`${file}: ${s.busyMs.toFixed(0)} ms busy of ${s.wallMs.toFixed(0)} ms${jobs ? ` (${((s.busyMs * 1000) / jobs).toFixed(1)} µs per job of ${jobs})` : ''}\n\n| category | self ms | share |${head}\n|---|---:|---:|${rule}\n`);
+    for (const c of s.categories) process.stdout.write(`| ${c.category} | ${c.ms.toFixed(0)} | ${pct(c.share)} |${perJob(c.ms)}\n`);
+    process.stdout.write(`\n| function | category | self ms | share |${head}\n|---|---|---:|---:|${rule}\n`);
+    for (const f of s.functions) process.stdout.write(`| \`${f.fn}\` | ${f.category} | ${f.ms.toFixed(0)} | ${pct(f.share)} |${perJob(f.ms)}\n`);
     process.stdout.write('\n');
   }
 }
