@@ -1,4 +1,4 @@
-import { QueueEvents } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import { TallyProducer } from '../src/producers/index.ts';
 import { QUEUE } from '../src/queues/common.ts';
 import { createRedis } from '../src/redis.ts';
@@ -11,6 +11,8 @@ import { createBenchWorld } from './world.ts';
 
 /** Arrivals in the first second of a level are not counted: the worker's batches are still finding their size. */
 const SETTLE_S = 1;
+
+const STREAM_LEN = 200_000;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -60,6 +62,13 @@ export async function benchLatency(opts: BenchOptions, peak: number, run: number
 
     const set = await startTally(opts, world, producer, perUser.size);
     const out: Measurement[] = [];
+    // BullMQ trims the queue's event stream to 10,000 entries (about 2,500 jobs: added, waiting, active, completed);
+    // at thousands of jobs a second one slow turn of this process's loop would lose completions. A longer stream
+    // costs Redis the same per entry. Set last, so no other Queue object of the charges queue resets it.
+    const metaConn = createRedis(opts.redisUrl);
+    const meta = new Queue(QUEUE.charges, { connection: metaConn, prefix: world.prefix, streams: { events: { maxLen: STREAM_LEN } } });
+    await meta.waitUntilReady();
+    await waitUntil('event stream length', async () => (await meta.getMeta()).maxLenEvents === STREAM_LEN, 10_000);
     try {
       for (const level of levels) {
         const n = level.users.length;
@@ -123,6 +132,8 @@ export async function benchLatency(opts: BenchOptions, peak: number, run: number
       return out;
     } finally {
       await set.close();
+      await meta.close();
+      metaConn.disconnect();
     }
   } finally {
     await events.close();

@@ -14,9 +14,10 @@ export interface SoakPoint {
 
 /**
  * The soak's plot, drawn by vega-lite rendered headless (no browser, no canvas: vega's SVG string renderer):
- * worker RSS and heap over time above, its event-loop delay (p99 and max per sample) below, the warm-up shaded.
+ * worker RSS and heap over time above (with the ±10 % band around the post-warm-up reference), its event-loop
+ * delay (p99 and max per sample) below, the warm-up shaded grey.
  */
-export async function soakSvg(points: SoakPoint[], warmupT: number, title: string): Promise<string> {
+export async function soakSvg(points: SoakPoint[], warmupT: number, title: string, rssRefMb?: number): Promise<string> {
   const mem = points.flatMap((p) => [
     { t: p.t, series: 'RSS', mb: p.rssMb },
     { t: p.t, series: 'V8 heap used', mb: p.heapMb },
@@ -40,6 +41,10 @@ export async function soakSvg(points: SoakPoint[], warmupT: number, title: strin
         height: 200,
         layer: [
           warm,
+          // ±10 % around the post-warm-up reference RSS (median of its first quarter): the band "flat" means.
+          ...(rssRefMb
+            ? [{ data: { values: [{ from: warmupT, to: end, lo: rssRefMb * 0.9, hi: rssRefMb * 1.1 }] }, mark: { type: 'rect', color: '#4c78a8', opacity: 0.12 }, encoding: { x: { field: 'from', type: 'quantitative' }, x2: { field: 'to' }, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } }]
+            : []),
           { data: { values: mem }, mark: { type: 'line', point: false }, encoding: { x, y: { field: 'mb', type: 'quantitative', title: 'worker memory (MB)', scale: { zero: true } }, color: { field: 'series', type: 'nominal', title: null } } },
         ],
       },

@@ -31,8 +31,9 @@ describe('bench parts of issue 13', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tally-soak-'));
     const svg = join(dir, 'soak.svg');
     const opts = parseBenchOptions([...base, '--soak-events', '3000', '--sample-seconds', '1', '--soak-svg', svg]);
-    const [soak, spread, eld] = await benchSoak(opts, quiet);
+    const [soak, drift, spread, eld] = await benchSoak(opts, quiet);
     expect(soak).toMatchObject({ name: 'soak', unit: 'events/s', count: 3000, ok: true });
+    expect(drift!.name).toBe('soak-rss-drift');
     expect(spread!.name).toBe('soak-rss-spread');
     expect(spread!.rate).toBeGreaterThanOrEqual(0);
     expect(eld!.name).toBe('soak-eld-p99');
