@@ -77,17 +77,19 @@ export function summariseProfile(p: CpuProfile, top = 20) {
     if (cat === 'idle') continue;
     busy += us;
     const file = shortUrl(n.callFrame.url);
-    const key = `${n.callFrame.functionName || '(anonymous)'} ${file ? `${file}:${n.callFrame.lineNumber + 1}` : ''}`.trim();
-    const f = fns.get(key) ?? { us: 0, cat };
+    // tsx compiles each file to one line, so a line number says nothing there: the file alone.
+    const line = n.callFrame.lineNumber > 0 ? `:${n.callFrame.lineNumber + 1}` : '';
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${file}${file ? line : ''}`.trim();
+    const f = fns.get(`${key}\0${cat}`) ?? { us: 0, cat };
     f.us += us;
-    fns.set(key, f);
+    fns.set(`${key}\0${cat}`, f);
   }
   const wall = p.endTime - p.startTime;
   return {
     wallMs: wall / 1000,
     busyMs: busy / 1000,
     categories: [...cats].filter(([c]) => c !== 'idle').sort((a, b) => b[1] - a[1]).map(([c, us]) => ({ category: c, ms: us / 1000, share: us / busy })),
-    functions: [...fns].sort((a, b) => b[1].us - a[1].us).slice(0, top).map(([fn, f]) => ({ fn, category: f.cat, ms: f.us / 1000, share: f.us / busy })),
+    functions: [...fns].sort((a, b) => b[1].us - a[1].us).slice(0, top).map(([key, f]) => ({ fn: key.split('\0')[0]!, category: f.cat, ms: f.us / 1000, share: f.us / busy })),
   };
 }
 
