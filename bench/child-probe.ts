@@ -67,4 +67,6 @@ export function installChildProbe(): void {
   });
   // The channel keeps the child alive; it should live exactly as long as its workers do.
   process.channel?.unref();
+  // The bench died (or was killed) without stopping us: stop like on SIGTERM rather than work on as an orphan.
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
 }

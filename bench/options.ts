@@ -61,7 +61,7 @@ export interface BenchOptions {
 const USAGE = `usage: npm run bench -- [--runs N] [--quick] [--jobs N] [--users N] [--procs N]
   [--concurrency N] [--batch-max N] [--batch-parallel N] [--pool N] [--naive-concurrency N]
   [--noop-concurrency 50,100,250,1000] [--probe-jobs N] [--batch-events N]
-  [--pgbench-clients N] [--pgbench-seconds N] [--pgbench-scale N] [--only a,b] [--out FILE] [--profile DIR] [--pg-set name=value]…
+  [--pgbench-clients N] [--pgbench-seconds N] [--pgbench-scale N] [--only a,b] [--out FILE] [--profile DIR | --cpu-prof DIR] [--pg-set name=value]…
   [--soak] [--soak-events N] [--sample-seconds N] [--soak-svg FILE]
   [--latency] [--latency-seconds N] [--latency-levels 0.25,0.5,0.75]
 workloads for --only: noop, tally-uniform, tally-hot, naive-uniform, naive-hot, batch-uniform, batch-hot, pgbench,
@@ -91,6 +91,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       only: { type: 'string' },
       out: { type: 'string' },
       profile: { type: 'string' },
+      'cpu-prof': { type: 'string' },
       'pg-set': { type: 'string', multiple: true },
       'noop-concurrency': { type: 'string' },
       'probe-jobs': { type: 'string' },
@@ -137,7 +138,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     only: values.only ? new Set(values.only.split(',').map((s) => s.trim())) : null,
     quick,
     out: values.out ?? null,
-    profile: values.profile ?? null,
+    profile: values.profile ?? values['cpu-prof'] ?? null,
     pgSettings: (values['pg-set'] ?? []).map((kv) => {
       const m = /^([a-z_][a-z0-9_.]*)=(.+)$/i.exec(kv);
       if (!m) throw new Error(`--pg-set wants name=value, got "${kv}"\n${USAGE}`);

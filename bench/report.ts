@@ -45,7 +45,9 @@ export function summarise(all: Measurement[]): Row[] {
   const cpus = new Map<string, { worker: number[]; pg: number[]; redis: number[] }>();
   for (const m of all) {
     let row = rows.get(m.name);
-    if (!row) rows.set(m.name, (row = { name: m.name, unit: m.unit, rates: [], median: 0, ok: undefined, notes: [], versus: m.versus === undefined ? 'noop' : m.versus }));
+    // A latency or a percentage has no ratio against a rate: compared with nothing unless the row says otherwise.
+    const versus = m.versus !== undefined ? m.versus : /^(ms|%)/.test(m.unit) ? null : 'noop';
+    if (!row) rows.set(m.name, (row = { name: m.name, unit: m.unit, rates: [], median: 0, ok: undefined, notes: [], versus }));
     if (m.config) row.config = m.config;
     if (m.detail) row.detail = m.detail;
     if (m.skipped) {
