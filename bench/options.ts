@@ -46,6 +46,8 @@ export interface BenchOptions {
   probeJobs: number;
   /** Events per batch job of the batched-charges workload (CONTRACT v2 §3 "Batch jobs": 1–1000). */
   batchEvents: number;
+  /** tally's worker concurrency for the batched rows (jobs, not events, in flight), default --concurrency. */
+  batchConcurrency: number;
   /** The soak (--soak): events through one worker process, and how often its RSS and loop delay are sampled. */
   soak: boolean;
   soakEvents: number;
@@ -60,7 +62,7 @@ export interface BenchOptions {
 
 const USAGE = `usage: npm run bench -- [--runs N] [--quick] [--jobs N] [--users N] [--procs N]
   [--concurrency N] [--batch-max N] [--batch-parallel N] [--pool N] [--naive-concurrency N]
-  [--noop-concurrency 50,100,250,1000] [--probe-jobs N] [--batch-events N]
+  [--noop-concurrency 50,100,250,1000] [--probe-jobs N] [--batch-events N] [--batch-concurrency N]
   [--pgbench-clients N] [--pgbench-seconds N] [--pgbench-scale N] [--only a,b] [--out FILE] [--profile DIR | --cpu-prof DIR] [--pg-set name=value]…
   [--soak] [--soak-events N] [--sample-seconds N] [--soak-svg FILE]
   [--latency] [--latency-seconds N] [--latency-levels 0.25,0.5,0.75]
@@ -96,6 +98,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'noop-concurrency': { type: 'string' },
       'probe-jobs': { type: 'string' },
       'batch-events': { type: 'string' },
+      'batch-concurrency': { type: 'string' },
       soak: { type: 'boolean', default: false },
       'soak-events': { type: 'string' },
       'sample-seconds': { type: 'string' },
@@ -147,6 +150,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     noopConcurrencies: list('noop-concurrency', values['noop-concurrency'], [50, 100, 250, 1000], (n) => Number.isInteger(n) && n >= 1),
     probeJobs: int('probe-jobs', values['probe-jobs'], quick ? 3_000 : 20_000),
     batchEvents: int('batch-events', values['batch-events'], 500),
+    batchConcurrency: int('batch-concurrency', values['batch-concurrency'], int('concurrency', values.concurrency, env.TALLY_WORKER_CONCURRENCY)),
     soak: values.soak ?? false,
     soakEvents: int('soak-events', values['soak-events'], 1_000_000),
     sampleSeconds: int('sample-seconds', values['sample-seconds'], 2),

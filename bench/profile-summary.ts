@@ -93,6 +93,17 @@ export function summariseProfile(p: CpuProfile, top = 20) {
   };
 }
 
+/** The coarse groups of docs/benchmarks.md's profile table. */
+export function groupOf(category: string): string {
+  if (/^(BullMQ|ioredis|msgpackr)/.test(category)) return 'BullMQ + ioredis (+ msgpackr), incl. their socket writes';
+  if (/^postgres\.js/.test(category)) return 'postgres.js, incl. its socket writes';
+  if (/^tally/.test(category)) return "tally's own code (src/)";
+  if (/^zod/.test(category)) return 'zod';
+  if (category === 'GC' || category === 'JSON') return category;
+  if (/^bench probe/.test(category)) return 'the profiler itself';
+  return 'other (Node core, V8 builtins)';
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '20' }, jobs: { type: 'string' } } });
   const jobs = values.jobs ? Number(values.jobs) : 0;
@@ -104,6 +115,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const rule = jobs ? '---:|' : '';
     process.stdout.write(`${file}: ${s.busyMs.toFixed(0)} ms busy of ${s.wallMs.toFixed(0)} ms${jobs ? ` (${((s.busyMs * 1000) / jobs).toFixed(1)} µs per job of ${jobs})` : ''}\n\n| category | self ms | share |${head}\n|---|---:|---:|${rule}\n`);
     for (const c of s.categories) process.stdout.write(`| ${c.category} | ${c.ms.toFixed(0)} | ${pct(c.share)} |${perJob(c.ms)}\n`);
+    const groups = new Map<string, number>();
+    for (const c of s.categories) groups.set(groupOf(c.category), (groups.get(groupOf(c.category)) ?? 0) + c.ms);
+    process.stdout.write(`\n| group | self ms | share |${head}\n|---|---:|---:|${rule}\n`);
+    for (const [g, ms] of [...groups].sort((a, b) => b[1] - a[1])) process.stdout.write(`| ${g} | ${ms.toFixed(0)} | ${pct(ms / s.busyMs)} |${perJob(ms)}\n`);
     process.stdout.write(`\n| function | category | self ms | share |${head}\n|---|---|---:|---:|${rule}\n`);
     for (const f of s.functions) process.stdout.write(`| \`${f.fn}\` | ${f.category} | ${f.ms.toFixed(0)} | ${pct(f.share)} |${perJob(f.ms)}\n`);
     process.stdout.write('\n');

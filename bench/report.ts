@@ -144,7 +144,7 @@ export function renderReport(rows: Row[], opts: BenchOptions, env: Record<string
     `jobs per drain ${opts.jobs.toLocaleString('en-US')}, users ${opts.users.toLocaleString('en-US')}, runs ${opts.runs}`,
     `tally and (b): workers ${opts.procs === 0 ? 'in the bench process' : `in ${opts.procs} child process(es)`}, concurrency ${opts.concurrency}, batch max ${opts.batchMax}, batch parallel ${opts.batchParallel}, pool ${opts.pool}, naive concurrency ${opts.naiveConcurrency}`,
     `(a) candidates: own process at concurrency ${opts.noopConcurrencies.join(', ')} and in the bench process at ${opts.concurrency}; probes of ${Math.min(opts.probeJobs, opts.jobs).toLocaleString('en-US')} jobs, the best measured with ${opts.jobs.toLocaleString('en-US')}`,
-    `batched rows: ${opts.batchEvents} events per batch job`,
+    `batched rows: ${opts.batchEvents} events per batch job, worker concurrency ${opts.batchConcurrency}`,
     ...(opts.pgSettings.length ? [`PostgreSQL settings of the bench databases: ${opts.pgSettings.map(([k, v]) => `${k}=${v}`).join(', ')}`] : []),
     `pgbench -c ${opts.pgbenchClients} -j ${opts.pgbenchThreads} -T ${opts.pgbenchSeconds} -b tpcb-like, scale ${opts.pgbenchScale}`,
     ...Object.entries(env).map(([k, v]) => `${k}: ${v}`),

@@ -21,6 +21,8 @@ import { createBenchWorld } from './world.ts';
  */
 export async function benchTallyBatch(opts: BenchOptions, variant: Variant, run: number, log: (m: string) => void): Promise<Measurement> {
   const name = `batch-${variant}`;
+  // The batched rows' own worker concurrency (a job holds 500 events: fewer jobs in flight fill a transaction).
+  opts = { ...opts, concurrency: opts.batchConcurrency };
   const world = await createBenchWorld(opts, name);
   const producer = new TallyProducer({ redis: opts.redisUrl, prefix: world.prefix });
   const charges = producer.queue(QUEUE.charges);
@@ -64,7 +66,7 @@ export async function benchTallyBatch(opts: BenchOptions, variant: Variant, run:
         pgCpuMsPerJob: drain.pgCpuMs / timedEvents,
         redisCpuMsPerJob: drain.redisCpuMs / timedEvents,
         ok: problems.length === 0,
-        detail: `${rest.length} batch jobs of ${opts.batchEvents}; ${check.commits} ledger transactions; worker event-loop delay ${loop ?? 'n/a (in-process)'}`,
+        detail: `${rest.length} batch jobs of ${opts.batchEvents}, concurrency ${opts.concurrency}; ${check.commits} ledger transactions; worker event-loop delay ${loop ?? 'n/a (in-process)'}`,
         notes: problems.join('; ') || undefined,
       };
     } finally {
