@@ -44,7 +44,7 @@ describe('bench harness', () => {
     expect(first.workerCpuMsPerJob).toBeGreaterThan(0);
     await benchCeiling(small, 2, state, quiet);
     expect(state.probes).toHaveLength(3); // not probed again
-  });
+  }, 180_000); // five worker processes started, one after the other
 
   it('plans uniform charges over funded users and hot ones on one user, with unique event ids', () => {
     const uniform = planCharges(opts, 'uniform', 't');
