@@ -1,5 +1,7 @@
-// `npm run bench` — issue 2's benchmark: tally's ledger workers against three baselines measured in the same
-// run on the same Redis and PostgreSQL. `npm run bench -- --help` for the options; docs/benchmarks.md for results.
+// `npm run bench` — issues 2 and 13: tally's ledger workers (one job per event, and batch jobs) against three
+// baselines measured in the same run on the same Redis and PostgreSQL — (a) the best no-op BullMQ configuration,
+// (b) a naive transaction per job, (c) pgbench — plus, when asked, latency (--latency) and a soak (--soak).
+// `npm run bench -- --help` for the options; docs/benchmarks.md for the method and results.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
