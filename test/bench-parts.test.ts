@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { benchLatency } from '../bench/latency.ts';
+import { verifyCharges } from '../bench/ledger-verify.ts';
+import { createBenchWorld } from '../bench/world.ts';
 import { parseBenchOptions, wants } from '../bench/options.ts';
 import { categoryOf, summariseProfile } from '../bench/profile-summary.ts';
 import { benchSoak } from '../bench/soak.ts';
@@ -52,6 +54,17 @@ describe('bench parts of issue 13', () => {
     expect(rows[0]!.rate).toBeLessThanOrEqual(rows[1]!.rate);
     expect(rows[0]!.count).toBe(100); // 50 % of 200/s for 2 s, less the first second
   }, 120_000);
+
+  it('verification fails a drain that applied less than it should, and says what is missing', async () => {
+    const world = await createBenchWorld(parseBenchOptions(base), 'verify_test');
+    try {
+      const check = await verifyCharges(world.sql, 'bench-none-', 2, 20);
+      expect(check.ok).toBe(false);
+      expect(check.problems).toEqual(expect.arrayContaining(['0 decisions for 0 of 2 events', 'applied 0 of 2', '0 consume entries for 2 charges', 'Σ balance 0, expected 10']));
+    } finally {
+      await world.drop();
+    }
+  });
 
   it('soak and latency run when flagged or named in --only; the default parts unless --only names others', () => {
     const plain = parseBenchOptions([]);
