@@ -105,7 +105,7 @@ export async function benchLatency(opts: BenchOptions, peak: number, run: number
         for (let k = 0; k < n; k++) {
           const at = done.get(`${level.idPrefix}${k}`);
           if (at === undefined) missing++;
-          else if (due[k]! - t0 >= SETTLE_S * 1000) lat.push(at - due[k]!);
+          else if (k * gapMs >= SETTLE_S * 1000) lat.push(at - due[k]!); // by index: (t0 + k·gap) − t0 may round below
         }
         lat.sort((a, b) => a - b);
         // Cross-check on the worker's side: BullMQ's finishedOn − timestamp (both Date.now(), the worker's and the

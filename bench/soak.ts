@@ -79,7 +79,10 @@ export async function benchSoak(opts: BenchOptions, log: (m: string) => void): P
       sampling = false;
       await sampler;
       const failed = await charges.getFailedCount();
+      log(`  soak: drained in ${seconds.toFixed(0)} s; verifying the ledger`);
+      const v0 = performance.now();
       const check = await verifyCharges(world.sql, `bench-${tag}-`, n, granted);
+      log(`  soak: verified in ${((performance.now() - v0) / 1000).toFixed(0)} s`);
       if (failed > 0) check.problems.push(`${failed} jobs failed`);
 
       const warmEvents = n * WARMUP_SHARE;
