@@ -11,6 +11,7 @@ import { TallyProducer, type AffinityEventInput } from '../src/producers/index.t
 import { QUEUE } from '../src/queues/common.ts';
 import { createRedis } from '../src/redis.ts';
 import { startAffinityWorker } from '../src/workers/affinity-worker.ts';
+import { backendCpu } from './cpu.ts';
 import { addInChunks, timeDrain, waitForWorkers } from './drain.ts';
 import { startChildren, type WorkerSet } from './worker-set.ts';
 import type { Measurement, Variant, WorkloadContext } from './workload.ts';
@@ -63,12 +64,13 @@ async function one(ctx: WorkloadContext, variant: Variant): Promise<Measurement>
     await applyBenchConfig(world);
     const events = plan(ctx.opts.jobs, ctx.opts.users, variant, `${name}-${ctx.run}`);
     await queue.pause();
-    await addInChunks((chunk) => producer.affinityEventBulk(chunk), events);
+    // One job per event (jobId = event id), like the charge rows: not the SDK's bulk method, which may batch.
+    await addInChunks((chunk) => queue.addBulk(chunk.map((e) => ({ name: 'affinity.event', data: { ...e, type: 'affinity.event' }, opts: { jobId: e.event_id } }))), events);
     ctx.log(`${name}: ${events.length} events enqueued; starting workers`);
     const set = ctx.opts.procs === 0 ? startInProcess(world, ctx) : startChildren({ kind: 'tally', databaseUrl: world.url, redisUrl: ctx.opts.redisUrl, prefix: world.prefix, concurrency: ctx.opts.concurrency, batchMax: ctx.opts.batchMax, batchParallel: ctx.opts.batchParallel, pool: ctx.opts.pool }, ctx.opts.procs, world.childEnv);
     try {
       await waitForWorkers(queue, Math.max(1, ctx.opts.procs));
-      const drain = await timeDrain(queue);
+      const drain = await timeDrain(queue, { workerCpu: set.cpuMs, pgCpu: () => backendCpu(world.sql, world.dbName) });
       const [row] = await world.sql<{ applied: bigint; commits: bigint; total: bigint }[]>`
         SELECT count(*) FILTER (WHERE outcome = 'applied') AS applied, count(DISTINCT xmin::text) AS commits,
           (SELECT coalesce(sum(value), 0) FROM affinity_devices)::bigint AS total
@@ -88,7 +90,9 @@ async function one(ctx: WorkloadContext, variant: Variant): Promise<Measurement>
         unit: 'events/s',
         count: applied,
         seconds: drain.seconds,
-        cpuMsPerJob: drain.cpuMs / events.length,
+        workerCpuMsPerJob: drain.workerCpuMs / events.length,
+        pgCpuMsPerJob: drain.pgCpuMs / events.length,
+        redisCpuMsPerJob: drain.redisCpuMs / events.length,
         ok: problems.length === 0,
         detail: `${commits} affinity transactions, ${(applied / Math.max(1, commits)).toFixed(0)} events each`,
         notes: problems.join('; ') || undefined,

@@ -1,5 +1,6 @@
 // A baseline worker process for `npm run bench --procs N`: `node --import tsx bench/baseline-worker.ts '<WorkerConfig json>'`.
 // Runs until SIGTERM/SIGINT, then closes its worker (in-flight jobs finish) and exits.
+import { installChildProbe } from './child-probe.ts';
 import { startInProcess, type WorkerConfig } from './worker-set.ts';
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
@@ -9,3 +10,4 @@ const stop = () => {
 };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
+installChildProbe();

@@ -67,5 +67,8 @@ function normalise(module: string, m: unknown, i: number): Measurement {
     ...(typeof r.workerCpuMsPerJob === 'number' ? { workerCpuMsPerJob: r.workerCpuMsPerJob } : {}),
     ...(typeof r.cpuMsPerJob === 'number' ? { cpuMsPerJob: r.cpuMsPerJob } : {}),
     ...(typeof r.pgCpuMsPerJob === 'number' ? { pgCpuMsPerJob: r.pgCpuMsPerJob } : {}),
+    ...(typeof r.redisCpuMsPerJob === 'number' ? { redisCpuMsPerJob: r.redisCpuMsPerJob } : {}),
+    ...(r.versus === null || typeof r.versus === 'string' ? { versus: r.versus as string | null } : {}),
+    ...(typeof r.skipped === 'string' ? { skipped: r.skipped } : {}),
   };
 }

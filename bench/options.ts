@@ -12,7 +12,8 @@ export interface BenchOptions {
   jobs: number;
   /** Distinct users of the uniform workload. */
   users: number;
-  /** Worker processes: 0 = workers inside the bench process, N = N child processes. */
+  /** Worker processes of tally and the naive baseline: 0 = inside the bench process, N = N child processes
+   *  (default 1: tally's workers run in their own process, as `tally start --role worker` does). */
   procs: number;
   /** BullMQ concurrency per worker process (tally and the no-op baseline). */
   concurrency: number;
@@ -42,13 +43,35 @@ export interface BenchOptions {
   /** bench/grown-books.ts: the preloaded ledger's size (entries, accounts); null = not asked for. */
   grownEntries: number | null;
   grownAccounts: number | null;
+  /** The no-op ceiling's candidate concurrencies (each in its own process; plus in-process at --concurrency). */
+  noopConcurrencies: number[];
+  /** No-op jobs per ceiling probe (the winner is then measured with --jobs). */
+  probeJobs: number;
+  /** Events per batch job of the batched-charges workload (CONTRACT v2 §3 "Batch jobs": 1–1000). */
+  batchEvents: number;
+  /** tally's worker concurrency for the batched rows (jobs, not events, in flight), default --concurrency. */
+  batchConcurrency: number;
+  /** The soak (--soak): events through one worker process, and how often its RSS and loop delay are sampled. */
+  soak: boolean;
+  soakEvents: number;
+  sampleSeconds: number;
+  /** The latency part (--latency): seconds of open-loop arrivals per load level, and the levels (fractions of peak). */
+  latency: boolean;
+  latencySeconds: number;
+  latencyLevels: number[];
+  /** Where the soak writes its samples (JSON) and its plot (SVG). */
+  soakSvg: string;
 }
 
 const USAGE = `usage: npm run bench -- [--runs N] [--quick] [--jobs N] [--users N] [--procs N]
   [--concurrency N] [--batch-max N] [--batch-parallel N] [--pool N] [--naive-concurrency N]
-  [--pgbench-clients N] [--pgbench-seconds N] [--pgbench-scale N] [--only a,b] [--out FILE] [--profile DIR] [--pg-set name=value]…
-  [--grown-entries N] [--grown-accounts N]
-workloads for --only: tally-uniform, tally-hot, noop, naive-uniform, naive-hot, pgbench, affinity, push, holds, grown-books, scale-out`;
+  [--noop-concurrency 50,100,250,1000] [--probe-jobs N] [--batch-events N] [--batch-concurrency N]
+  [--pgbench-clients N] [--pgbench-seconds N] [--pgbench-scale N] [--only a,b] [--out FILE] [--profile DIR | --cpu-prof DIR] [--pg-set name=value]…
+  [--soak] [--soak-events N] [--sample-seconds N] [--soak-svg FILE]
+  [--latency] [--latency-seconds N] [--latency-levels 0.25,0.5,0.75] [--grown-entries N] [--grown-accounts N]
+workloads for --only: noop, tally-uniform, tally-hot, naive-uniform, naive-hot, batch-uniform, batch-hot, pgbench,
+  affinity, push, holds, scale-out, grown-books (and the optional modules), soak, latency. --soak / --latency add those parts to the default set;
+  naming them in --only runs them alone (--only soak); latency uses tally-uniform's rate of the same run as its peak.`;
 
 export function parseBenchOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
@@ -73,9 +96,21 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       only: { type: 'string' },
       out: { type: 'string' },
       profile: { type: 'string' },
+      'cpu-prof': { type: 'string' },
       'pg-set': { type: 'string', multiple: true },
       'grown-entries': { type: 'string' },
       'grown-accounts': { type: 'string' },
+      'noop-concurrency': { type: 'string' },
+      'probe-jobs': { type: 'string' },
+      'batch-events': { type: 'string' },
+      'batch-concurrency': { type: 'string' },
+      soak: { type: 'boolean', default: false },
+      'soak-events': { type: 'string' },
+      'sample-seconds': { type: 'string' },
+      'soak-svg': { type: 'string' },
+      latency: { type: 'boolean', default: false },
+      'latency-seconds': { type: 'string' },
+      'latency-levels': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -96,7 +131,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     runs: int('runs', values.runs, quick ? 1 : 3),
     jobs: int('jobs', values.jobs, quick ? 5_000 : 50_000),
     users: int('users', values.users, quick ? 1_000 : 10_000),
-    procs: int('procs', values.procs, 0, 0),
+    procs: int('procs', values.procs, 1, 0),
     concurrency: int('concurrency', values.concurrency, env.TALLY_WORKER_CONCURRENCY),
     batchMax: int('batch-max', values['batch-max'], env.TALLY_BATCH_MAX),
     batchParallel: int('batch-parallel', values['batch-parallel'], env.TALLY_BATCH_PARALLEL),
@@ -111,18 +146,39 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     only: values.only ? new Set(values.only.split(',').map((s) => s.trim())) : null,
     quick,
     out: values.out ?? null,
-    profile: values.profile ?? null,
     grownEntries: values['grown-entries'] === undefined ? null : int('grown-entries', values['grown-entries'], 0),
     grownAccounts: values['grown-accounts'] === undefined ? null : int('grown-accounts', values['grown-accounts'], 0),
+    profile: values.profile ?? values['cpu-prof'] ?? null,
     pgSettings: (values['pg-set'] ?? []).map((kv) => {
       const m = /^([a-z_][a-z0-9_.]*)=(.+)$/i.exec(kv);
       if (!m) throw new Error(`--pg-set wants name=value, got "${kv}"\n${USAGE}`);
       return [m[1]!, m[2]!] as [string, string];
     }),
+    noopConcurrencies: list('noop-concurrency', values['noop-concurrency'], [50, 100, 250, 1000], (n) => Number.isInteger(n) && n >= 1),
+    probeJobs: int('probe-jobs', values['probe-jobs'], quick ? 3_000 : 20_000),
+    batchEvents: int('batch-events', values['batch-events'], 500),
+    batchConcurrency: int('batch-concurrency', values['batch-concurrency'], int('concurrency', values.concurrency, env.TALLY_WORKER_CONCURRENCY)),
+    soak: values.soak ?? false,
+    soakEvents: int('soak-events', values['soak-events'], 1_000_000),
+    sampleSeconds: int('sample-seconds', values['sample-seconds'], 2),
+    soakSvg: values['soak-svg'] ?? 'docs/soak.svg',
+    latency: values.latency ?? false,
+    latencySeconds: int('latency-seconds', values['latency-seconds'], quick ? 5 : 20),
+    latencyLevels: list('latency-levels', values['latency-levels'], [0.25, 0.5, 0.75], (n) => n > 0 && n <= 1.5),
   };
 }
 
+function list(name: string, v: string | undefined, dflt: number[], valid: (n: number) => boolean): number[] {
+  if (v === undefined) return dflt;
+  const xs = v.split(',').map((s) => Number(s.trim()));
+  if (xs.length === 0 || !xs.every(valid)) throw new Error(`--${name}: not a valid list "${v}"\n${USAGE}`);
+  return xs;
+}
+
+/** The default parts run unless --only names others; soak and latency run when flagged or named in --only. */
 export function wants(opts: BenchOptions, workload: string): boolean {
+  if (workload === 'soak') return opts.soak || (opts.only?.has('soak') ?? false);
+  if (workload === 'latency') return opts.latency || (opts.only?.has('latency') ?? false);
   return opts.only === null || opts.only.has(workload);
 }
 

@@ -1,15 +1,20 @@
-// `npm run bench` — issue 2's benchmark: tally's ledger workers against three baselines measured in the same
-// run on the same Redis and PostgreSQL. `npm run bench -- --help` for the options; docs/benchmarks.md for results.
+// `npm run bench` — issues 2 and 13: tally's ledger workers (one job per event, and batch jobs) against three
+// baselines measured in the same run on the same Redis and PostgreSQL — (a) the best no-op BullMQ configuration,
+// (b) a naive transaction per job, (c) pgbench — plus, when asked, latency (--latency) and a soak (--soak).
+// `npm run bench -- --help` for the options; docs/benchmarks.md for the method and results.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import postgres from 'postgres';
 import { Redis } from 'ioredis';
-import { benchBaseline } from './baselines.ts';
+import { benchBaseline, benchCeiling, type CeilingState } from './baselines.ts';
 import { loadOptionalWorkloads, runOptional } from './extras.ts';
 import { parseBenchOptions, wants, type BenchOptions } from './options.ts';
 import { benchPgbench, hasPgbench } from './pgbench.ts';
-import { renderReport, summarise } from './report.ts';
+import { benchLatency } from './latency.ts';
+import { median, renderReport, summarise } from './report.ts';
+import { benchSoak } from './soak.ts';
+import { benchTallyBatch } from './tally-batch.ts';
 import { benchTallyCharges } from './tally-charges.ts';
 import type { Measurement } from './workload.ts';
 import { createBenchWorld, dropLiveWorlds } from './world.ts';
@@ -57,15 +62,27 @@ async function main(): Promise<number> {
   const all: Measurement[] = [];
   const record = (m: Measurement) => {
     all.push(m);
-    log(`  ${m.name}: ${Math.round(m.rate)} ${m.unit}${m.count !== undefined && m.seconds ? ` (${m.count} in ${m.seconds.toFixed(2)} s)` : ''}${cpuLine(m)}${m.detail ? `; ${m.detail}` : ''}${m.ok === false ? ` FAILED ${m.notes}` : ''}`);
+    if (m.skipped) return log(`  ${m.name}: skipped: ${m.skipped}`);
+    log(`  ${m.name}: ${m.rate >= 100 ? Math.round(m.rate) : m.rate.toFixed(1)} ${m.unit}${m.count !== undefined && m.seconds ? ` (${m.count} in ${m.seconds.toFixed(2)} s)` : ''}${m.config ? ` [${m.config}]` : ''}${cpuLine(m)}${m.detail ? `; ${m.detail}` : ''}${m.ok === false ? ` FAILED ${m.notes}` : ''}`);
   };
+  const guarded = async (name: string, fn: () => Promise<Measurement | Measurement[]>) => {
+    try {
+      const out = await fn();
+      for (const m of Array.isArray(out) ? out : [out]) record(m);
+    } catch (err) {
+      log(`${name} failed: ${(err as Error).stack ?? err}`);
+      record({ name, rate: 0, unit: 'ops/s', ok: false, notes: (err as Error).message.split('\n')[0] });
+    }
+  };
+  const ceiling: CeilingState = { probes: [] };
   // Interleaved per run, so a burst of noise from elsewhere on the box lands on every system alike.
   for (let run = 1; run <= opts.runs; run++) {
     log(`run ${run}/${opts.runs}`);
-    if (wants(opts, 'noop')) record(await benchBaseline(opts, 'noop', 'uniform', run, log));
+    if (wants(opts, 'noop')) record(await benchCeiling(opts, run, ceiling, log));
     for (const variant of ['uniform', 'hot'] as const) {
       if (wants(opts, `tally-${variant}`)) record(await benchTallyCharges(opts, variant, run, log));
       if (wants(opts, `naive-${variant}`)) record(await benchBaseline(opts, 'naive', variant, run, log));
+      if (wants(opts, `batch-${variant}`)) await guarded(`batch-${variant}`, () => benchTallyBatch(opts, variant, run, log));
     }
     if (pgbench && wants(opts, 'pgbench')) record(await benchPgbench(opts, run));
     for (const w of loaded) {
@@ -77,6 +94,23 @@ async function main(): Promise<number> {
         record({ name: w.name, rate: 0, unit: 'ops/s', ok: false, notes: (err as Error).message.split('\n')[0] });
       }
     }
+  }
+
+  // The long parts, once: latency at fractions of the single-event peak of this run, and the soak.
+  if (wants(opts, 'latency')) {
+    let uniform = all.filter((m) => m.name === 'tally-uniform' && !m.skipped).map((m) => m.rate);
+    if (uniform.length === 0) {
+      log('latency: measuring the single-event peak (tally-uniform) first');
+      const m = await benchTallyCharges(opts, 'uniform', 1, log);
+      record(m);
+      uniform = [m.rate];
+    }
+    log(`latency: peak ${Math.round(median(uniform))}/s (tally-uniform, median of this run)`);
+    await guarded('latency', () => benchLatency(opts, median(uniform), 1, log));
+  }
+  if (wants(opts, 'soak')) {
+    log(`soak: ${opts.soakEvents.toLocaleString('en-US')} events through one worker process`);
+    await guarded('soak', () => benchSoak(opts, log));
   }
 
   const rows = summarise(all);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Worker } from 'bullmq';
 import { ConfigCache } from '../src/config/store.ts';
@@ -8,6 +8,7 @@ import { QUEUE } from '../src/queues/common.ts';
 import { createRedis } from '../src/redis.ts';
 import { startLedgerWorkers } from '../src/workers/ledger-worker.ts';
 import { WORKER_DEFAULTS } from '../src/workers/worker-deps.ts';
+import type { ProbeReply, ProbeRequest, ProbeSample } from './child-probe.ts';
 import { pidsCpu } from './cpu.ts';
 import { naiveProcessor } from './naive.ts';
 
@@ -28,7 +29,49 @@ export interface WorkerConfig {
 export interface WorkerSet {
   /** CPU the workers have used so far, ms (in-process: this whole process, the harness's polling included). */
   cpuMs?(): number;
+  /** Child processes only: their probes (bench/child-probe.ts) — RSS, event-loop delay, CPU profiles. */
+  probes?: ChildProbe[];
   close(): Promise<void>;
+}
+
+/** The parent's end of one child's probe. */
+export interface ChildProbe {
+  pid: number;
+  sample(): Promise<ProbeSample>;
+  profileStart(): Promise<void>;
+  profileStop(file: string): Promise<void>;
+}
+
+function probeOf(child: ChildProcess): ChildProbe {
+  let next = 1;
+  const waiting = new Map<number, { resolve(r: ProbeReply): void }>();
+  child.on('message', (r: ProbeReply) => waiting.get(r.id)?.resolve(r));
+  child.once('exit', () => {
+    for (const w of waiting.values()) w.resolve({ id: 0, ok: false, error: 'worker process exited' });
+  });
+  const ask = (req: ProbeRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never): Promise<ProbeReply & { ok: true }> =>
+    new Promise((resolve, reject) => {
+      const id = next++;
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error(`worker ${child.pid} did not answer ${req.op} within 60 s`));
+      }, 60_000);
+      waiting.set(id, {
+        resolve(r) {
+          clearTimeout(timer);
+          waiting.delete(id);
+          if (r.ok) resolve(r);
+          else reject(new Error(`worker ${child.pid}: ${r.error}`));
+        },
+      });
+      child.send({ ...req, id } as ProbeRequest);
+    });
+  return {
+    pid: child.pid ?? 0,
+    sample: async () => (await ask({ op: 'sample' })).sample!,
+    profileStart: async () => void (await ask({ op: 'profile-start' })),
+    profileStop: async (file) => void (await ask({ op: 'profile-stop', file })),
+  };
 }
 
 const ROOT = join(import.meta.dirname, '..');
@@ -72,26 +115,30 @@ export function startInProcess(cfg: WorkerConfig): WorkerSet {
 }
 
 /**
- * Workers in `n` child processes: tally as operators run it (`tally start --role worker`), the baselines
- * through bench/baseline-worker.ts with the same concurrency and options.
+ * Workers in `n` child processes: tally as operators run it (`tally start --role worker`: bench/tally-worker.ts is
+ * that start path plus the bench's probe), the baselines through bench/baseline-worker.ts with the same concurrency
+ * and options.
  */
 export function startChildren(cfg: WorkerConfig, n: number, tallyEnv: Record<string, string>): WorkerSet {
   const children: ChildProcess[] = [];
   for (let i = 0; i < n; i++) {
     const child =
       cfg.kind === 'tally'
-        ? spawn(process.execPath, [join(ROOT, 'bin', 'tally.mjs'), 'start', '--role', 'worker'], {
+        ? fork(join(ROOT, 'bench', 'tally-worker.ts'), [], {
             env: { ...process.env, ...tallyEnv },
-            stdio: ['ignore', 'ignore', 'inherit'],
+            execArgv: ['--import', 'tsx'],
+            stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
           })
-        : spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'baseline-worker.ts'), JSON.stringify(cfg)], {
+        : fork(join(ROOT, 'bench', 'baseline-worker.ts'), [JSON.stringify(cfg)], {
             env: process.env,
-            stdio: ['ignore', 'ignore', 'inherit'],
+            execArgv: ['--import', 'tsx'],
+            stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
           });
     children.push(child);
   }
   return {
     cpuMs: () => pidsCpu(children.map((c) => c.pid ?? 0).filter(Boolean)),
+    probes: children.map(probeOf),
     async close() {
       await Promise.all(
         children.map(

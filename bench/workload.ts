@@ -19,6 +19,12 @@ export interface Measurement {
   cpuMsPerJob?: number;
   /** Diagnostics for the log (e.g. transactions and batch size), not for the table. */
   detail?: string;
+  /** The configuration that produced the figure, when it was chosen by the run (e.g. the no-op ceiling's winner). */
+  config?: string;
+  /** Not measured, and why (e.g. batch jobs not implemented on this branch): a row with a note, not a failure. */
+  skipped?: string;
+  /** What the row is compared with in the report (a row name, default `noop`), e.g. latency rows with nothing. */
+  versus?: string | null;
   /** Invariants verified after the drain (undefined: nothing to verify). */
   ok?: boolean;
   notes?: string;
@@ -44,7 +50,7 @@ export type Variant = 'uniform' | 'hot';
 export const CHARGE_PRICE = 5;
 
 /** A tiny seeded PRNG, so every run and every system gets the same sequence of users. */
-function xorshift(seed: number): () => number {
+export function xorshift(seed: number): () => number {
   let x = seed >>> 0 || 1;
   return () => {
     x ^= x << 13;
@@ -60,6 +66,15 @@ export interface ChargePlan {
   grants: Map<string, number>;
 }
 
+/** One guarded `script` charge as a BullMQ job (jobId = event id), the shape every charge workload enqueues. */
+export function chargeJob(event_id: string, user_id: string, i: number): BulkJob {
+  return {
+    name: 'charge',
+    data: { type: 'charge', event_id, user_id, asset: 'points', source_type: 'script', source_id: `s-${i % 97}`, policy: 'guarded' },
+    opts: { jobId: event_id },
+  };
+}
+
 /**
  * The charges of one drain: `guarded` `script` charges (priced by the config, not given an amount), users
  * uniform over `opts.users` or all on one hot user; event ids unique per drain.
@@ -71,12 +86,7 @@ export function planCharges(opts: BenchOptions, variant: Variant, tag: string): 
   for (let i = 0; i < opts.jobs; i++) {
     const user = variant === 'hot' ? 'hot-user' : `user-${Math.floor(rand() * opts.users)}`;
     perUser.set(user, (perUser.get(user) ?? 0) + 1);
-    const event_id = `bench-${tag}-${i}`;
-    jobs.push({
-      name: 'charge',
-      data: { type: 'charge', event_id, user_id: user, asset: 'points', source_type: 'script', source_id: `s-${i % 97}`, policy: 'guarded' },
-      opts: { jobId: event_id },
-    });
+    jobs.push(chargeJob(`bench-${tag}-${i}`, user, i));
   }
   // Every user gets a grant, even one the dice skipped: the uniform setup is "10,000 funded users".
   if (variant === 'uniform') for (let u = 0; u < opts.users; u++) perUser.set(`user-${u}`, perUser.get(`user-${u}`) ?? 0);

@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { benchBaseline } from '../bench/baselines.ts';
+import { benchBaseline, benchCeiling, ceilingCandidates, type CeilingState } from '../bench/baselines.ts';
 import { runOptional } from '../bench/extras.ts';
 import { countNaiveApplied, createNaiveSchema, grantNaive, naiveProcessor } from '../bench/naive.ts';
 import { parseBenchOptions } from '../bench/options.ts';
@@ -29,9 +29,22 @@ describe('bench harness', () => {
     expect(hot).toMatchObject({ name: 'tally-hot', count: 300, ok: true });
     const naive = await benchBaseline(opts, 'naive', 'hot', 1, quiet);
     expect(naive).toMatchObject({ name: 'naive-hot', count: 300, ok: true });
-    const noop = await benchBaseline(opts, 'noop', 'uniform', 1, quiet);
-    expect(noop).toMatchObject({ name: 'noop', unit: 'jobs/s', count: 300 });
   });
+
+  it('probes every no-op candidate once, keeps the fastest as the ceiling and measures it fully each run', async () => {
+    const small = { ...opts, noopConcurrencies: [8, 64], probeJobs: 100 };
+    expect(ceilingCandidates(small)).toEqual([{ procs: 1, concurrency: 8 }, { procs: 1, concurrency: 64 }, { procs: 0, concurrency: 64 }]);
+    const state: CeilingState = { probes: [] };
+    const first = await benchCeiling(small, 1, state, quiet);
+    expect(state.probes.map((p) => [p.config, p.jobs])).toEqual(ceilingCandidates(small).map((c) => [c, 100]));
+    const best = state.probes.reduce((a, b) => (b.rate > a.rate ? b : a)).config;
+    expect(state.winner).toEqual(best);
+    expect(first).toMatchObject({ name: 'noop', unit: 'jobs/s', count: 300 });
+    expect(first.config).toMatch(/concurrency (8|64)$/);
+    expect(first.workerCpuMsPerJob).toBeGreaterThan(0);
+    await benchCeiling(small, 2, state, quiet);
+    expect(state.probes).toHaveLength(3); // not probed again
+  }, 180_000); // five worker processes started, one after the other
 
   it('plans uniform charges over funded users and hot ones on one user, with unique event ids', () => {
     const uniform = planCharges(opts, 'uniform', 't');
@@ -86,11 +99,29 @@ describe('report', () => {
     const rows = summarise([m('noop', 8000), m('tally-uniform', 5000, true), m('naive-uniform', 1000, true), m('tally-hot', 4000, false), m('naive-hot', 500), m('noop', 6000)]);
     expect(rows.find((r) => r.name === 'noop')!.median).toBe(7000);
     const text = renderReport(rows, opts, { command: 'npm run bench' }, []);
+    expect(text).toContain('| (a) BullMQ no-op jobs (best config) | 7,000 | mutations/s | 8,000, 6,000 |  |  |  |');
     expect(text).toContain('| tally, uniform (10k users) | 5,000 | mutations/s | 5,000 | 0.71× | 5.00× | ok |');
     expect(text).toContain('| tally, hot (one user) | 4,000 | mutations/s | 4,000 | 0.57× | 8.00× | **FAILED** |');
-    expect(text).toContain('- tally uniform ≥ 0.6× (a): 0.71× — met');
-    expect(text).toContain('- tally hot ≥ 0.6× (a): 0.57× — **not met**');
-    expect(text).toContain('- tally hot ≥ 5× (b): 8.00× — met');
+    expect(text).toContain('- tally uniform vs (a) ≥ 0.6×: 0.71× — met');
+    expect(text).toContain('- tally hot vs (a) ≥ 0.6×: 0.57× — **not met**');
+    expect(text).toContain('- tally hot vs (b) ≥ 5×: 8.00× — met');
+  });
+
+  it('shows batched events/s against (a) with the 3× target, a skipped row with its reason, latencies without a ratio', () => {
+    const rows = summarise([
+      { name: 'noop', rate: 10_000, unit: 'jobs/s', workerCpuMsPerJob: 0.05, redisCpuMsPerJob: 0.04, pgCpuMsPerJob: 0 },
+      { name: 'batch-uniform', rate: 35_000, unit: 'events/s', ok: true, workerCpuMsPerJob: 0.01, pgCpuMsPerJob: 0.02, redisCpuMsPerJob: 0.0 },
+      { name: 'batch-hot', rate: 0, unit: 'events/s', skipped: 'batch jobs not supported by these workers: invalid_payload' },
+      { name: 'latency-p99@50%', rate: 42, unit: 'ms add→applied', versus: null, ok: true },
+    ]);
+    const text = renderReport(rows, opts, {}, []);
+    expect(text).toContain('| tally batched, uniform (10k users) | 35,000 | events/s | 35,000 | 3.50× |  | ok |');
+    expect(text).toContain('| tally batched, hot (one user) | — | events/s |  |  |  | skipped: batch jobs not supported by these workers: invalid_payload |');
+    expect(text).toContain('| latency-p99@50% | 42.0 | ms add→applied | 42.0 |  |  | ok |');
+    expect(text).toContain('| tally batched, uniform (10k users) | 0.010 | 0.020 | 0.000 | 0.030 | 0.33× |');
+    expect(text).toContain('- batched charges uniform (events/s) vs (a) ≥ 3×: 3.50× — met');
+    expect(text).toContain('- batched charges hot ≥ 3× (a): not measured (batch jobs not supported by these workers: invalid_payload)');
+    expect(text).toContain('- latency p99 at 50 % of peak < 50 ms: 42.0 ms — met');
   });
 
   it('accepts an optional workload result as a Measurement, a list, or a bare rate', async () => {
