@@ -78,10 +78,11 @@ export async function runPushBurst(
     const tag = randomBytes(4).toString('hex');
     const t0 = performance.timeOrigin + performance.now();
     const users = Array.from({ length: clients }, (_, i) => `pb-${i}`);
-    await started.ctx.producer.grantBulk(users.map((u) => ({ event_id: `pbg-${tag}-${u}`, user_id: u, asset: 'points', amount: 100, source: 'bench' })));
+    await started.ctx.producer.grantBulk(users.map((u) => ({ event_id: `pbg-${tag}-${u}`, user_id: u, asset: 'points', amount: 100, source: 'bench' })), { batch: false });
     for (let k = 1; k < perClient; k++) {
       await started.ctx.producer.chargeBulk(
         users.map((u) => ({ event_id: `pbc-${tag}-${k}-${u}`, user_id: u, asset: 'points', source_type: 'script', source_id: 'bench', policy: 'postpaid' }) as never),
+        { batch: false }, // one job per event, as before batch jobs: the burst measures push, not batching
       );
     }
     const timer = setTimeout(resolveAll, timeoutMs);
