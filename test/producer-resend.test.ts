@@ -8,7 +8,8 @@ import { ADMIN_TOKEN, startTally, type InProcessTally } from './helpers/tally.ts
  * A resend of an event whose job already finished (completed jobs are kept 24 h, failed ones for inspection):
  * BullMQ ignores an add whose jobId exists, so the resend used to be "accepted" and never decided — a corrected
  * payload never applied, a conflicting one answered the original `applied`. tally's own producers (SDK, POST
- * /v1/events, the admin adjust route) replace a finished job, and PostgreSQL decides the resend.
+ * /v1/events, the admin adjust route) replace a failed job, or a completed one with another payload, and
+ * PostgreSQL decides the resend; the same payload again gets the kept job's answer.
  */
 let world: TestWorld;
 let tally: InProcessTally;
@@ -26,14 +27,16 @@ afterAll(async () => {
 const balance = async (user: string, asset: string) => (await tally.http('GET', `/v1/users/${user}/balances/${asset}`)).body.balance;
 
 describe('a resend while the first job is still kept', () => {
-  it('SDK: a corrected payload after invalid_payload applies; a replay answers noop_duplicate; another payload idempotency_conflict', async () => {
+  it('SDK: a corrected payload after invalid_payload applies; the same payload answers the same; another payload idempotency_conflict', async () => {
     const bad = { event_id: 'rs-g1', user_id: 'rs-u1', asset: 'pointz', amount: 40, source: 'gift' };
     await expect(tally.producer.grant(bad, { wait: true })).rejects.toThrow(/^invalid_payload/);
     expect((await tally.producer.queue('grants').getJobState('rs-g1'))).toBe('failed');
     const fixed = { ...bad, asset: 'points' };
     expect(await tally.producer.grant(fixed, { wait: true })).toMatchObject({ outcome: 'applied', amount: 40 });
     expect(await balance('rs-u1', 'points')).toBe(40);
-    expect(await tally.producer.grant(fixed, { wait: true })).toMatchObject({ outcome: 'noop_duplicate', original_outcome: 'applied' });
+    // The same payload again: the kept job's own answer (as BullMQ's dedup gives it), nothing applied twice.
+    const applied = (await tally.producer.grant(fixed, { wait: true })) as { outcome: string; transaction_id: string };
+    expect(applied).toMatchObject({ outcome: 'applied', amount: 40 });
     await expect(tally.producer.grant({ ...fixed, amount: 400 }, { wait: true })).rejects.toThrow(/^idempotency_conflict/);
     expect(await balance('rs-u1', 'points')).toBe(40);
     // The first failure is still on record.
@@ -41,12 +44,12 @@ describe('a resend while the first job is still kept', () => {
     expect(dead!.n).toBeGreaterThanOrEqual(1);
   });
 
-  it('POST /v1/events?wait=true: a resend is decided again — replay noop_duplicate, conflict idempotency_conflict', async () => {
+  it('POST /v1/events?wait=true: a replay answers the same, another payload idempotency_conflict, a corrected one applies', async () => {
     const charge = { type: 'charge', event_id: 'rs-c1', user_id: 'rs-u2', asset: 'points', source_type: 'script', source_id: 's', amount: 5, policy: 'postpaid' };
     const first = await tally.http('POST', '/v1/events?wait=true', { events: [charge] });
     expect(first.body.results[0]).toMatchObject({ outcome: 'applied', amount: 5 });
     const again = await tally.http('POST', '/v1/events?wait=true', { events: [charge] });
-    expect(again.body.results[0]).toMatchObject({ outcome: 'noop_duplicate' });
+    expect(again.body.results[0]).toEqual(first.body.results[0]); // the same answer; applied once
     const other = await tally.http('POST', '/v1/events?wait=true', { events: [{ ...charge, amount: 50 }] });
     expect(other.body.results[0]).toMatchObject({ failed: 'idempotency_conflict' });
     expect(await balance('rs-u2', 'points')).toBe(-5);

@@ -138,29 +138,36 @@ export class TallyProducer {
   }
 
   /**
-   * `addBulk`, except that a job whose id has already *finished* (completed, kept 24 h; failed, kept for inspection)
-   * is removed first, so the new job runs. BullMQ silently ignores an add whose jobId still exists: a corrected
-   * resend of a failed event would never apply, and a replay or a conflicting payload would get the old job's
-   * result instead of `noop_duplicate` / `idempotency_conflict` from PostgreSQL, the durable exactly-once record
-   * (the old failure stays in `dead_letters`). A job still waiting or running is left alone: the add is ignored
-   * and its result is the answer. One round trip to look, one per finished job to remove.
+   * `addBulk`, except that a *finished* job of the same id is replaced when the resend must be decided again: the
+   * job failed (a corrected payload after `invalid_payload` must apply), or it completed with another payload (that
+   * is an `idempotency_conflict`, not the old job's result). BullMQ silently ignores an add whose jobId still exists
+   * (completed jobs are kept 24 h, failed ones for inspection), so without this a corrected resend never applied and
+   * a conflicting one was answered `applied`. A completed job with the same payload is kept: its result is the
+   * answer, as BullMQ's own dedup gives it. A job still waiting or running is left alone. The first failure stays
+   * in `dead_letters`. One round trip to look, one per replaced job to remove.
    */
   async addFresh(queue: string, jobs: { name: string; data: unknown; opts: JobsOptions & { jobId: string } }[]): Promise<Job[]> {
     const q = this.queue(queue);
     const look = this.redis.pipeline(); // the queue's own connection (same prefix, so one slot on a Cluster)
-    for (const j of jobs) look.zscore(q.toKey('completed'), j.opts.jobId).zscore(q.toKey('failed'), j.opts.jobId);
+    for (const j of jobs) look.zscore(q.toKey('completed'), j.opts.jobId).zscore(q.toKey('failed'), j.opts.jobId).hget(q.toKey(j.opts.jobId), 'data');
     const seen = (await look.exec()) ?? [];
-    const finished = new Set(jobs.filter((_, i) => seen[2 * i]?.[1] != null || seen[2 * i + 1]?.[1] != null).map((j) => j.opts.jobId));
+    const stale = new Set<string>();
+    jobs.forEach((j, i) => {
+      const completed = seen[3 * i]?.[1] != null;
+      const failed = seen[3 * i + 1]?.[1] != null;
+      const stored = seen[3 * i + 2]?.[1];
+      if (failed || (completed && (typeof stored !== 'string' || !samePayload(stored, j.data)))) stale.add(j.opts.jobId);
+    });
     // remove() refuses a job that is locked (taken again meanwhile): then the add is ignored, as for any live job.
-    await Promise.all([...finished].map((id) => q.remove(id).catch(() => 0)));
+    await Promise.all([...stale].map((id) => q.remove(id).catch(() => 0)));
     return q.addBulk(jobs);
   }
 
   /**
    * Validates every payload (one bad one throws PayloadError and nothing is enqueued), then enqueues them in one
    * `addBulk`: as batch jobs (default) or one job per event. A batch job's id is derived from its events
-   * (`batch-<sha256 of their canonical JSON>`): the same chunk sent again while its job waits or runs adds nothing;
-   * once that job finished, it is replaced (addFresh) and its events answer noop_duplicate.
+   * (`batch-<sha256 of their canonical JSON>`): the same chunk sent again is the same job, and its results are the
+   * answer (a failed one is replaced and decided again: addFresh).
    */
   async sendBulk<S extends z.ZodType>(queue: string, schema: S, payloads: unknown[], o: BulkOptions = {}): Promise<Job[]> {
     const data = payloads.map((p) => validate(schema, p));
@@ -272,6 +279,14 @@ const QUEUE_SCHEMAS: Record<string, z.ZodType> = {
   [QUEUE.charges]: chargesJobSchema,
   [QUEUE.affinityEvents]: affinityJobSchema,
 };
+
+function samePayload(stored: string, data: unknown): boolean {
+  try {
+    return canonicalJson(JSON.parse(stored)) === canonicalJson(data);
+  } catch {
+    return false;
+  }
+}
 
 /** A batch job's id: from its events' content, so the same chunk sent twice is one job (BullMQ skips a known jobId). */
 export function batchJobId(events: unknown[]): string {
