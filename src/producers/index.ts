@@ -160,6 +160,7 @@ export class TallyProducer {
     });
     // remove() refuses a job that is locked (taken again meanwhile): then the add is ignored, as for any live job.
     await Promise.all([...stale].map((id) => q.remove(id).catch(() => 0)));
+    if (jobs.length === 1) return [await q.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts)]; // one add: its own trace span
     return q.addBulk(jobs);
   }
 
