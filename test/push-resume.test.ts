@@ -212,15 +212,22 @@ describe('resume under concurrency (randomized)', () => {
     resuming.push(...steady, ...flaky);
     await Promise.all(resuming.map((r) => r.start()));
     let writing = true;
+    let drops = 0;
+    let writes = 0;
     const dropper = (async () => {
       while (writing) {
         await sleep(20 + Math.random() * 150);
         flaky[Math.floor(Math.random() * flaky.length)]!.drop();
+        drops++;
       }
     })();
     await Promise.all(
       Array.from({ length: WRITERS }, async (_, w) => {
         for (let i = 0; i < PER_WRITER; i++) {
+          // Drops interleave with the writes whatever the machine's speed: at least one per 40 writes (a fast
+          // machine once finished all 400 writes before the dropper's ninth drop, and the test saw too few resumes).
+          while (drops < Math.floor(writes / 40)) await sleep(5);
+          writes++;
           const user = users[Math.floor(Math.random() * users.length)]!;
           const key = `w${w}-${i}`;
           await writers.begin(async (tx) => {
