@@ -139,7 +139,7 @@ export async function drainCharges(opts: BenchOptions, world: BenchWorld, mode: 
     const appliedBefore = await countApplied(world.sql);
     await charges.pause();
     const grantJobs: BulkJob[] = [...plan.grants].map(([user_id, amount]) => {
-      const event_id = `grown-grant-${tag}-${user_id}`;
+      const event_id = `grown-grant-${name}-${tag}-${user_id}`; // per mode: both drains of a run fund the same users on the grown world
       return { name: 'grant', data: { type: 'grant', event_id, user_id, asset: 'points', amount, source: 'recharge' }, opts: { jobId: event_id } };
     });
     await addInChunks((c) => grantsQ.addBulk(c as never), grantJobs);
