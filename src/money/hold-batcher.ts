@@ -1,35 +1,16 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConfigCache } from '../config/store.ts';
 import type { Sql } from '../db/client.ts';
 import { HttpError, PermanentJobError, blameOnEvent, RetriesExhaustedError, ShutdownError, UNIQUE_VIOLATION, errorCode, isTransient } from '../errors.ts';
+import { retryTransient } from '../http/transient.ts';
 import type { Logger } from '../log.ts';
 import { Batcher } from '../workers/batcher.ts';
 import { applyHoldBatch, type HoldOp, type HoldOutcome } from './hold-batch.ts';
 
-/** A request's transaction is tried this often at most … */
-const RETRY_ATTEMPTS = 6;
-/** … and not again once this long has passed since the request arrived (a lock held for seconds is not waited out). */
+/** A hold request's transaction is retried (src/http/transient.ts) within this long of the request's arrival: a lock
+ * held for seconds is not waited out. The budget counts from when the (oldest) request arrived, so time spent queued
+ * behind another run that was waiting out the same lock counts too. */
 const RETRY_BUDGET_MS = 5_000;
-
-/**
- * Runs a hold transaction again after a passing fault (a NOWAIT lock on an account being created concurrently, a
- * lock_timeout, a deadlock, a serialization failure, a dropped connection, a unique violation from a twin request in
- * another process), like src/http/transient.ts `retryTransient` — a few times with short jittered backoff — but within
- * a time budget too: an HTTP client waits for the answer, and a row an operator keeps locked for a minute is better
- * answered with the fault (503) after a few seconds than waited out. The budget counts from `started`, when the
- * (oldest) request arrived: time spent queued behind another run that was waiting out the same lock counts too.
- * What still fails is thrown.
- */
-export async function retryHoldTransient<T>(work: () => Promise<T>, started = Date.now()): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (err) {
-      if (!isTransient(err) || err instanceof ShutdownError || attempt >= RETRY_ATTEMPTS || Date.now() - started >= RETRY_BUDGET_MS) throw err;
-      await sleep(10 * 2 ** attempt * (0.5 + Math.random()));
-    }
-  }
-}
+const retryHoldTransient = <T>(work: () => Promise<T>, started = Date.now()) => retryTransient(work, { budgetMs: RETRY_BUDGET_MS, started });
 
 export interface HoldBatcherOptions {
   /** TALLY_HOLD_BATCH_MAX: most requests one transaction applies; 1 = one transaction per request, no batcher. */
