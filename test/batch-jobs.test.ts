@@ -133,6 +133,28 @@ describe('batch jobs on grants and charges', () => {
     await expectInvariants(world.sql);
   });
 
+  it('hostile members (NUL, __proto__, 1e308, a total past 2^53, a deep event) fail alone; their batch-mates apply', async () => {
+    const u = id('hostile');
+    let deep: unknown = 1;
+    for (let i = 0; i < 2_000; i++) deep = { d: deep }; // as deep as a producer's JSON.stringify goes comfortably
+    const events: unknown[] = [
+      grant(u, 10),
+      grant(u, 1, { source: 'gi\u0000ft' }),
+      JSON.parse(`{"__proto__":{"amount":1},${JSON.stringify(grant(u, 2)).slice(1)}`),
+      grant(u, 1e308),
+      grant(u, Number.MAX_SAFE_INTEGER),
+      grant(u, 1, { description: deep }),
+      grant(u, 5),
+    ];
+    const out = await batch('grants', events);
+    expect(out.results.map((r: any) => r.outcome ?? r.failed)).toEqual([
+      'applied', 'invalid_payload', 'invalid_payload', 'invalid_payload', 'invalid_payload', 'invalid_payload', 'applied',
+    ]);
+    expect(await balance(u)).toBe(15);
+    expect(({} as Record<string, unknown>).amount).toBeUndefined();
+    await expectInvariants(world.sql);
+  });
+
   it('a malformed envelope fails the whole job at once, without retries, and applies nothing', async () => {
     const u = id('env');
     const ok = grant(u, 10);
