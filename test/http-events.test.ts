@@ -86,6 +86,28 @@ describe('POST /v1/events: HTTP ingest', () => {
     expect(await balance('waiter')).toBe(30);
   });
 
+  it('?wait=true applies a user\'s events in the order sent also across queues: guarded charges funded by the grant just before them', async () => {
+    // Each guarded charge only succeeds if the grant sent just before it (on the other queue) was applied first; a
+    // second user interleaved on the same queues must not hold up or reorder the first.
+    const guarded = (id: string, user: string, amount: number) => ({ ...charge(id, user, amount), policy: 'guarded' });
+    const events: unknown[] = [];
+    for (let i = 0; i < 6; i++) {
+      events.push(grant(`ord-g${i}`, 'ord-a', 10), guarded(`ord-c${i}`, 'ord-a', 10));
+      events.push(grant(`ord-h${i}`, 'ord-b', 5), guarded(`ord-d${i}`, 'ord-b', 5));
+    }
+    for (const mode of ['jobs', 'batch'] as const) {
+      const body = { events: events.map((e) => ({ ...(e as object), event_id: `${mode}-${(e as { event_id: string }).event_id}` })) };
+      const { data, response } = await tally.client.POST('/v1/events', { params: { query: { wait: 'true', mode } }, body: body as never });
+      expect(response.status).toBe(200);
+      const results = (data as { results: { outcome: string; balance_before: number; balance_after: number }[] }).results;
+      // Every grant lands on an empty account and every charge spends exactly what the grant before it brought.
+      results.forEach((r, i) => {
+        const amount = i % 4 === 0 || i % 4 === 1 ? 10 : 5;
+        expect(r, `${mode} #${i}`).toMatchObject(i % 2 === 0 ? { outcome: 'applied', balance_after: amount } : { outcome: 'applied', balance_before: amount, balance_after: 0 });
+      });
+    }
+  });
+
   it('the same events again, in another call: applied once (same exactly-once rules as the queues)', async () => {
     const events = [grant('again-g', 'again', 40), charge('again-c', 'again', 15)];
     for (let i = 0; i < 3; i++) {

@@ -39,6 +39,55 @@ export async function enqueueAsBatches(producer: TallyProducer, accepted: Accept
   return enqueueByQueue(producer, accepted, (queue, payloads) => producer.bulk(queue, payloads, { batch: true }));
 }
 
+/** The users an event touches (the reward's receiver for a reward.event). */
+function usersOf(payload: AcceptedEvent['payload']): string[] {
+  const users: string[] = [];
+  for (const k of ['user_id', 'receiver_user_id'] as const) if (typeof payload[k] === 'string') users.push(payload[k] as string);
+  return users;
+}
+
+/**
+ * Splits a call's accepted events into waves that keep each user's order across queues: an event joins the wave of
+ * the user's previous event when it goes to the same queue (a queue keeps a user's order itself) and opens the next
+ * wave when it goes to another queue (the queues are worked in parallel). Events of other users share waves freely.
+ * `[grant u, charge u, grant v]` → waves `[[0, 2], [1]]`.
+ */
+export function wavesOf(accepted: AcceptedEvent[]): number[][] {
+  const last = new Map<string, { queue: string; wave: number }>();
+  const waves: number[][] = [];
+  accepted.forEach((a, i) => {
+    const users = usersOf(a.payload);
+    let wave = 0;
+    for (const u of users) {
+      const prev = last.get(u);
+      if (prev) wave = Math.max(wave, prev.queue === a.queue ? prev.wave : prev.wave + 1);
+    }
+    for (const u of users) last.set(u, { queue: a.queue, wave });
+    (waves[wave] ??= []).push(i);
+  });
+  return waves;
+}
+
+/**
+ * `?wait=true`: enqueues the waves (wavesOf) one after another, each once the one before it is decided, so a call's
+ * events are applied in order per user also across queues (a grant before the charge it funds). Past the deadline
+ * the remaining waves are still enqueued (they were accepted) and answer `failed: "timeout"`: they will be applied.
+ */
+export async function applyInWaves(
+  accepted: AcceptedEvent[],
+  enqueue: (events: AcceptedEvent[]) => Promise<Enqueued>,
+  timeoutMs: number,
+): Promise<EventResult[]> {
+  const deadline = Date.now() + timeoutMs;
+  const results: EventResult[] = new Array(accepted.length);
+  for (const wave of wavesOf(accepted)) {
+    const enqueued = await enqueue(wave.map((i) => accepted[i]!));
+    const done = await enqueued.wait(Math.max(0, deadline - Date.now()));
+    wave.forEach((i, k) => (results[i] = done[k]!));
+  }
+  return results;
+}
+
 /** Groups accepted events by queue (keeping their order), enqueues each group, and answers per event in call order. */
 async function enqueueByQueue(
   producer: TallyProducer,

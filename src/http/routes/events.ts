@@ -9,7 +9,7 @@ import { chargesJobSchema } from '../../queues/charges/schema.ts';
 import { QUEUE, describeIssues } from '../../queues/common.ts';
 import { grantsJobSchema } from '../../queues/grants/schema.ts';
 import { apiSchemas, errors, named } from '../schemas.ts';
-import { enqueueAsBatches, enqueueAsJobs, type AcceptedEvent, type EventResult } from './events-enqueue.ts';
+import { applyInWaves, enqueueAsBatches, enqueueAsJobs, type EventResult } from './events-enqueue.ts';
 
 export const MAX_EVENTS = 1000;
 export const MAX_WAIT_EVENTS = 100;
@@ -122,18 +122,22 @@ export function eventRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const { accepted, order } = sortEvents(events, isAdmin(req));
     const enqueue = req.query.mode === 'batch' ? enqueueAsBatches : enqueueAsJobs;
-    let enqueued;
+    const rejected = order.filter((o): o is Rejection => typeof o !== 'number');
+    let done: EventResult[] = [];
     try {
-      enqueued = accepted.length > 0 ? await enqueue(ctx.producer, accepted) : { wait: async () => [] as EventResult[] };
+      if (!wait) {
+        if (accepted.length > 0) await enqueue(ctx.producer, accepted);
+      } else if (accepted.length > 0) {
+        // In waves, so that a user's events are applied in the order sent also across queues (applyInWaves).
+        done = await applyInWaves(accepted, (events) => enqueue(ctx.producer, events), WAIT_TIMEOUT_MS);
+      }
     } catch (err) {
       // Some queues may have taken their events: a retry of the whole call is safe (each event is decided once by its
       // event_id; a batch job's id comes from its events).
       ctx.log.warn({ err: { message: (err as Error).message } }, 'events not enqueued');
       throw new HttpError(503, 'queue_unavailable', 'the queue could not be reached; retry the call (it is safe: jobId = event_id)');
     }
-    const rejected = order.filter((o): o is Rejection => typeof o !== 'number');
     if (!wait) return reply.status(202).send({ accepted: accepted.map((a) => a.payload.event_id), rejected });
-    const done = await enqueued.wait(WAIT_TIMEOUT_MS);
     const results = order.map((o) => (typeof o === 'number' ? done[o]! : { failed: o.code, reason: o.message }));
     return reply.status(200).send({ results });
   });
