@@ -16,6 +16,12 @@
 // carried with CONNECTION_CLOSED instead of throwing; (3) closed() and terminate() drop the pending buffer and
 // its timer; (4) closed() forgets the dead session's query and error: the first ReadyForQuery of the reconnected
 // session otherwise hands the old FATAL (57P01 after pg_terminate_backend) to the first new query.
+// (5) a session that dies while it fetches its array types (the first thing a new connection does) no longer leaves
+// an unhandled rejection behind (fetchArrayTypes() is called un-awaited): pg_terminate_backend at that moment ended
+// the whole process (seen in CI as 57P01 on the type query); (6) when that happens, closed() fails the type fetch
+// and starts the next session clean: the old session's FATAL used to fail the waiting query at the next session's
+// first ReadyForQuery, which then skipped its own type fetch, so array parameters were sent as plain text (22P02 on
+// every `${ids}::bigint[]` of that connection).
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,6 +99,39 @@ export const REPLACEMENTS = [
     closedTime = performance.now()
 `,
   ],
+  [
+    `    socket.removeAllListeners()
+    socket = null
+
+    if (initial)
+      return reconnect()
+`,
+    `    socket.removeAllListeners()
+    socket = null
+
+    if (initial) { // ${MARKER}: the session died while it was starting (its type fetch in flight): that fetch
+      query && query !== initial && queryError(query, Errors.connection('CONNECTION_CLOSED', options))
+      query = results = errorResponse = null // fails now, not the next session's first ReadyForQuery, which would
+      result = new Result() // reject \`initial\` with the dead session's error and skip the next type fetch for good
+      return reconnect()
+    }
+`,
+  ],
+  [
+    `      if (needsTypes) {
+        initial.reserve && (initial = null)
+        return fetchArrayTypes()
+      }
+`,
+    `      if (needsTypes) {
+        initial.reserve && (initial = null)
+        // ${MARKER}: a session that dies while fetching its types (pg_terminate_backend, a cut socket) rejected
+        // this un-awaited promise: an unhandled rejection, which ends a Node process. Its queries learn of the
+        // death through error(); the next session fetches the types again (connected() resets needsTypes).
+        return fetchArrayTypes().catch(() => {})
+      }
+`,
+  ],
 ];
 
 /** The files a Node process may load: the ESM build (import) and the CommonJS build (require). */
@@ -100,8 +139,9 @@ export const FILES = ['src/connection.js', 'cjs/src/connection.js'];
 
 /** Applies the patch to one connection.js text; returns it unchanged when already patched. */
 export function patchText(text, file = 'connection.js') {
-  if (text.includes(MARKER)) return text;
-  let out = text;
+  if (REPLACEMENTS.every(([, patched]) => text.includes(patched))) return text;
+  // Patched by an earlier revision of this script (fewer replacements): back to pristine, then patched whole.
+  let out = REPLACEMENTS.reduce((t, [pristine, patched]) => t.replace(patched, pristine), text);
   for (const [pristine, patched] of REPLACEMENTS) {
     const at = out.indexOf(pristine);
     if (at < 0 || out.indexOf(pristine, at + 1) >= 0) {

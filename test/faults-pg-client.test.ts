@@ -106,4 +106,24 @@ describe('a PostgreSQL backend killed under a transaction', () => {
       expect(l.next).toBe(1);
     }
   });
+
+  it('a session killed while it fetches its array types (its first statement) never kills the process, and the next one fetches them', async () => {
+    // CI saw the first half: an unhandled rejection (57P01 on the type query) out of postgres.js, which ends a Node
+    // process. The second half: the next session skipped its type fetch, so `${ids}::int[]` went out as "1,2,3" (22P02).
+    const cuts = 4;
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/pg-typefetch-cut.ts'), `${PG_BASE}/${world.dbName}`, String(cuts)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect({ code, err: err.slice(0, 2000) }).toEqual({ code: 0, err: '' });
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(cuts + 3);
+    // The waiting query rode out every cut session (it had not been sent yet) and every query's array arrived whole.
+    for (const l of lines) expect(l, `query ${l.i}`).toEqual({ i: l.i, cut: cuts, r: [1, 2, 3] });
+  });
 });
