@@ -45,13 +45,13 @@ export async function fanoutBehind(sql: Sql): Promise<bigint> {
 /** Fans out one page of the feed, or nothing if another process holds the fan-out or there is nothing new. */
 export async function fanOutPage(deps: FanoutDeps): Promise<PageResult> {
   return (await deps.sql.begin(async (tx) => {
-    // Pipelined, and run in this order: the cursor is read by a statement that starts once the lock is held, so
-    // its snapshot sees what the previous holder committed (it released the lock only after its commit).
-    const [[lock], position] = await Promise.all([
-      tx<{ got: boolean }[]>`SELECT pg_try_advisory_xact_lock(${FANOUT_LOCK.toString()}::bigint) AS got`,
-      feedCursor(tx, FANOUT_CONSUMER),
-    ]);
+    // The lock first, then (a statement that starts once it is held) the cursor, so that its snapshot sees what the
+    // previous holder committed: it released the lock only after its commit. Two awaits, not a pipeline: postgres.js
+    // sends a query when it is first awaited, and a Promise.all of this lock and feedCursor() sent the cursor read
+    // first — a process read a stale cursor, then got the lock, and enqueued a page twice (test/pipeline-order.test.ts).
+    const [lock] = await tx<{ got: boolean }[]>`SELECT pg_try_advisory_xact_lock(${FANOUT_LOCK.toString()}::bigint) AS got`;
     if (!lock!.got) return 'busy';
+    const position = await feedCursor(tx, FANOUT_CONSUMER);
     if (position === null) throw new Error(`feed consumer ${FANOUT_CONSUMER} is not registered`);
     const hooks = (await deps.configs.get(tx)).doc.webhooks;
     if (hooks.length === 0) {
