@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXAMPLE_CONFIG } from '../src/cli/dev.ts';
 import { createLogger } from '../src/log.ts';
 import { createWorld, type TestWorld } from './helpers/env.ts';
 import { spawnTally, waitFor } from './helpers/tally.ts';
@@ -52,6 +53,21 @@ describe('logs', () => {
     expect(lines.length).toBeGreaterThan(0);
     for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
     expect(lines.map((l) => JSON.parse(l).msg)).toContain('tally started');
+  });
+
+  it('a SIGTERM that arrives while it is still starting stops it gracefully once started (exit 0), not by the signal', async () => {
+    // PM2 may stop a process it has just launched; CI once sent SIGTERM right after "tally started" was logged and
+    // before the handler was installed, and the process died by the signal (exit code null).
+    const child = spawnTally(world, ['start', '--role', 'api'], { LOG_LEVEL: 'info', TALLY_CONFIG: EXAMPLE_CONFIG });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+    await waitFor('the config applied at start', async () => stderr.includes('config applied at start') || child.exitCode !== null, 60_000, 2);
+    child.kill('SIGTERM');
+    const [code, signal] = await exited;
+    expect({ code, signal, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+    const msgs = stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l).msg as string);
+    expect(msgs.indexOf('signal received')).toBeGreaterThan(msgs.indexOf('tally started'));
   });
 
   it.each(['json', 'pretty'] as const)('keeps secrets out of %s lines wherever a caller puts them', async (format) => {

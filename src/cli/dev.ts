@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { applyConfig, readConfigFile } from '../config/store.ts';
 import { MIGRATIONS_DIR } from '../db/migrate.ts';
-import { runMigrations, runUntilSignal, startProcess, withDb, withSecrets } from './process.ts';
+import { catchSignals, runMigrations, runUntilSignal, startProcess, withDb, withSecrets } from './process.ts';
 import { registerCommand } from './registry.ts';
 
 export const EXAMPLE_CONFIG = join(MIGRATIONS_DIR, '..', 'examples', 'tally.config.yaml');
@@ -15,6 +15,7 @@ export function addDevInfo(info: DevInfo): void {
 
 /** The newcomer's one command: database migrated, example config applied, every role up with dev tokens. */
 registerCommand('dev', async (_args, rawEnv) => {
+  const signal = catchSignals();
   // Logs for a person at a terminal (pino-pretty) unless TALLY_LOG_FORMAT says otherwise; `tally start` stays JSON.
   const { env } = withSecrets({ ...rawEnv, TALLY_DEV: true, TALLY_LOG_FORMAT: rawEnv.TALLY_LOG_FORMAT ?? 'pretty' });
   const migrated = await runMigrations(env);
@@ -36,5 +37,5 @@ registerCommand('dev', async (_args, rawEnv) => {
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  return runUntilSignal(started);
+  return runUntilSignal(started, signal);
 });

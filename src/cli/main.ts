@@ -6,7 +6,7 @@ import { createContext } from '../context.ts';
 import { createLogger } from '../log.ts';
 import { MAINTENANCE_TASKS } from '../maintenance/tasks.ts';
 import '../modules.ts';
-import { parseRoles, runMigrations, runUntilSignal, startProcess, withDb, withSecrets } from './process.ts';
+import { catchSignals, parseRoles, runMigrations, runUntilSignal, startProcess, withDb, withSecrets } from './process.ts';
 import { commands, printJson as print, registerCommand, UsageError } from './registry.ts';
 
 const USAGE = `usage:
@@ -50,11 +50,12 @@ registerCommand('maintenance', async (args, env) => {
 });
 
 registerCommand('start', async (args, rawEnv) => {
+  const signal = catchSignals();
   const { values } = parseArgs({ args, options: { role: { type: 'string' } } });
   const { env, generated } = withSecrets(rawEnv);
   if (Object.keys(generated).length > 0) process.stdout.write(`dev secrets (TALLY_DEV=1):\n${Object.entries(generated).map(([k, v]) => `  ${k}=${v}`).join('\n')}\n`);
   const started = await startProcess(env, parseRoles(values.role));
-  return runUntilSignal(started);
+  return runUntilSignal(started, signal);
 });
 
 registerCommand('help', async () => {

@@ -82,16 +82,25 @@ export async function startProcess(env: Env, roles: Set<RoleName>): Promise<Star
   return { ctx, port: running.port, stop };
 }
 
-/** Runs until SIGTERM/SIGINT, then stops taking work, finishes what is in flight and exits 0. */
-export async function runUntilSignal(started: Started): Promise<number> {
+/**
+ * Catches the first SIGTERM/SIGINT from now on. Call it before start-up: a signal that arrives while the process is
+ * still starting (PM2 stopping a process it just launched) is kept and acted on once started, instead of killing
+ * the process by the default action half-way (it used to be caught only after "tally started" was logged).
+ */
+export function catchSignals(): Promise<string> {
+  return new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+}
+
+/** Runs until the signal `catchSignals` caught, then stops taking work, finishes what is in flight and exits 0. */
+export async function runUntilSignal(started: Started, signal: Promise<string>): Promise<number> {
+  const received = await signal;
+  started.ctx.log.info({ signal: received }, 'signal received');
   return new Promise<number>((resolve) => {
-    const onSignal = (signal: string) => {
-      started.ctx.log.info({ signal }, 'signal received');
-      const force = setTimeout(() => resolve(1), 30_000);
-      force.unref();
-      void started.stop().then(() => resolve(0), () => resolve(1));
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    const force = setTimeout(() => resolve(1), 30_000);
+    force.unref();
+    void started.stop().then(() => resolve(0), () => resolve(1));
   });
 }

@@ -9,7 +9,7 @@ import { chargesJobSchema } from '../../queues/charges/schema.ts';
 import { QUEUE, describeIssues } from '../../queues/common.ts';
 import { grantsJobSchema } from '../../queues/grants/schema.ts';
 import { apiSchemas, errors, named } from '../schemas.ts';
-import { applyInWaves, enqueueAsBatches, enqueueAsJobs, type EventResult } from './events-enqueue.ts';
+import { applyInWaves, enqueueAsBatches, enqueueAsJobs, type AcceptedEvent, type EventResult } from './events-enqueue.ts';
 
 export const MAX_EVENTS = 1000;
 export const MAX_WAIT_EVENTS = 100;
