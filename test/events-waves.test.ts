@@ -6,12 +6,25 @@ const ev = (queue: string, user: string, receiver = false): AcceptedEvent => ({
   queue,
   payload: receiver ? { type: 'reward.event', event_id: 'x', receiver_user_id: user } : { type: 'grant', event_id: 'x', user_id: user },
 });
+const charge = (id: string, user: string): AcceptedEvent => ({ queue: 'charges', payload: { type: 'charge', event_id: id, user_id: user } });
+const refund = (id: string, chargeId: string): AcceptedEvent => ({ queue: 'charges', payload: { type: 'refund', event_id: id, charge_event_id: chargeId } });
 
 describe('wavesOf: the order POST /v1/events?wait=true enqueues a call in', () => {
   it('keeps a user on one queue in one wave and opens a wave when the user moves to another queue', () => {
     expect(wavesOf([ev('grants', 'u'), ev('charges', 'u'), ev('grants', 'v')])).toEqual([[0, 2], [1]]);
     expect(wavesOf([ev('grants', 'u'), ev('grants', 'u'), ev('charges', 'u'), ev('grants', 'u')])).toEqual([[0, 1], [2], [3]]);
     expect(wavesOf([ev('grants', 'u', true), ev('charges', 'u')])).toEqual([[0], [1]]);
+  });
+
+  it('never puts a refund in a wave before its charge (it would wait for a charge held back behind it)', () => {
+    // The probe's case: the charge opens wave 1 (after the grant), so the refund, which names no user, must follow it.
+    expect(wavesOf([ev('grants', 'u'), charge('c', 'u'), refund('r', 'c')])).toEqual([[0], [1, 2]]);
+    // ...and counts as the charge's user's event from then on.
+    expect(wavesOf([charge('c', 'u'), refund('r', 'c'), ev('grants', 'u')])).toEqual([[0, 1], [2]]);
+    // A refund sent before its charge goes last; a refund of a charge outside the call is ordered against nothing.
+    expect(wavesOf([ev('grants', 'u'), refund('r', 'c'), charge('c', 'u')])).toEqual([[0], [1, 2]]);
+    expect(wavesOf([ev('grants', 'u'), refund('r', 'elsewhere')])).toEqual([[0, 1]]);
+    expect(wavesOf([refund('r', 'c'), charge('c', 'u')])).toEqual([[0, 1]]);
   });
 
   it('property: every index once, waves in index order, and two events of a user on different queues never share or invert a wave', () => {
@@ -31,6 +44,43 @@ describe('wavesOf: the order POST /v1/events?wait=true enqueues a call in', () =
             if (spec[i]!.u !== spec[j]!.u) continue;
             if (spec[i]!.q === spec[j]!.q) expect(waveOf.get(i)!).toBeLessThanOrEqual(waveOf.get(j)!);
             else expect(waveOf.get(i)!).toBeLessThan(waveOf.get(j)!);
+          }
+      }),
+    );
+  });
+});
+
+describe('wavesOf with refunds: property', () => {
+  it('a refund is never in an earlier wave than its charge, and each user still keeps order across queues', () => {
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('grant' as const), u: fc.constantFrom('a', 'b') }),
+      fc.record({ k: fc.constant('charge' as const), u: fc.constantFrom('a', 'b'), c: fc.integer({ min: 0, max: 5 }) }),
+      fc.record({ k: fc.constant('refund' as const), c: fc.integer({ min: 0, max: 7 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const seen = new Set<string>();
+        const events = ops.flatMap((o, i): AcceptedEvent[] => {
+          if (o.k === 'grant') return [ev('grants', o.u)];
+          if (o.k === 'refund') return [refund(`r${i}`, `c${o.c}`)];
+          if (seen.has(`c${o.c}`)) return []; // one charge per event_id in a call, as the route enforces
+          seen.add(`c${o.c}`);
+          return [charge(`c${o.c}`, o.u)];
+        });
+        const waves = wavesOf(events);
+        const waveOf = new Map<number, number>();
+        waves.forEach((w, k) => w.forEach((i) => waveOf.set(i, k)));
+        expect(waveOf.size).toBe(events.length);
+        events.forEach((e, i) => {
+          if (e.payload.type !== 'refund') return;
+          const c = events.findIndex((x) => x.payload.type === 'charge' && x.payload.event_id === e.payload.charge_event_id);
+          if (c >= 0) expect(waveOf.get(i)!).toBeGreaterThanOrEqual(waveOf.get(c)!);
+        });
+        for (let i = 0; i < events.length; i++)
+          for (let j = i + 1; j < events.length; j++) {
+            const ui = events[i]!.payload.user_id;
+            if (ui === undefined || ui !== events[j]!.payload.user_id || events[i]!.queue === events[j]!.queue) continue;
+            expect(waveOf.get(i)!).toBeLessThan(waveOf.get(j)!);
           }
       }),
     );

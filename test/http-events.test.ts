@@ -108,6 +108,22 @@ describe('POST /v1/events: HTTP ingest', () => {
     }
   });
 
+  it('?wait=true with a charge and its refund behind a grant: all applied at once (the refund never waits on a charge held back behind it)', async () => {
+    const guarded = (id: string, user: string, amount: number) => ({ ...charge(id, user, amount), policy: 'guarded' });
+    const refund = (id: string, chargeId: string) => ({ type: 'refund', event_id: id, charge_event_id: chargeId });
+    for (const mode of ['jobs', 'batch'] as const) {
+      const u = `rf-${mode}`;
+      const events = [grant(`${u}-g`, u, 10), guarded(`${u}-c`, u, 10), refund(`${u}-r`, `${u}-c`), refund(`${u}-r0`, `${u}-c0`), guarded(`${u}-c0`, u, 0 + 4)];
+      const t0 = Date.now();
+      const { data, response } = await tally.client.POST('/v1/events', { params: { query: { wait: 'true', mode } }, body: { events: events as never } });
+      expect(response.status).toBe(200);
+      const results = (data as { results: { outcome?: string; failed?: string; amount?: number }[] }).results;
+      expect(results.map((r) => r.outcome ?? r.failed), `${mode}, after ${Date.now() - t0} ms`).toEqual(['applied', 'applied', 'applied', 'applied', 'applied']);
+      expect(results[2]!.amount).toBe(10);
+      expect(await balance(u)).toBe(10 - 4 + 4);
+    }
+  });
+
   it('the same events again, in another call: applied once (same exactly-once rules as the queues)', async () => {
     const events = [grant('again-g', 'again', 40), charge('again-c', 'again', 15)];
     for (let i = 0; i < 3; i++) {

@@ -39,7 +39,7 @@ export async function enqueueAsBatches(producer: TallyProducer, accepted: Accept
   return enqueueByQueue(producer, accepted, (queue, payloads) => producer.bulk(queue, payloads, { batch: true }));
 }
 
-/** The users an event touches (the reward's receiver for a reward.event). */
+/** The users an event names (the reward's receiver for a reward.event; a refund names none, only its charge). */
 function usersOf(payload: AcceptedEvent['payload']): string[] {
   const users: string[] = [];
   for (const k of ['user_id', 'receiver_user_id'] as const) if (typeof payload[k] === 'string') users.push(payload[k] as string);
@@ -51,20 +51,46 @@ function usersOf(payload: AcceptedEvent['payload']): string[] {
  * the user's previous event when it goes to the same queue (a queue keeps a user's order itself) and opens the next
  * wave when it goes to another queue (the queues are worked in parallel). Events of other users share waves freely.
  * `[grant u, charge u, grant v]` → waves `[[0, 2], [1]]`.
+ *
+ * A refund waits for its charge (CONTRACT v2 §3), so it must never sit in a wave before its charge's: a refund of a
+ * charge earlier in the call counts as that charge's user's event (it lands in the charge's wave or later); a refund
+ * of a charge sent later in the same call goes into the last wave; a refund of a charge outside the call is ordered
+ * against nothing (its user is not known here).
  */
 export function wavesOf(accepted: AcceptedEvent[]): number[][] {
+  const chargeAt = new Map<string, number>();
+  accepted.forEach((a, i) => {
+    if (a.payload.type === 'charge' && !chargeAt.has(a.payload.event_id)) chargeAt.set(a.payload.event_id, i);
+  });
   const last = new Map<string, { queue: string; wave: number }>();
+  const waveOf: number[] = [];
+  const toLast: number[] = [];
   const waves: number[][] = [];
   accepted.forEach((a, i) => {
-    const users = usersOf(a.payload);
+    let users = usersOf(a.payload);
     let wave = 0;
+    if (a.payload.type === 'refund') {
+      const at = chargeAt.get(a.payload.charge_event_id as string);
+      if (at !== undefined && at > i) return void toLast.push(i);
+      if (at !== undefined) {
+        users = usersOf(accepted[at]!.payload);
+        wave = waveOf[at]!;
+      }
+    }
     for (const u of users) {
       const prev = last.get(u);
       if (prev) wave = Math.max(wave, prev.queue === a.queue ? prev.wave : prev.wave + 1);
     }
     for (const u of users) last.set(u, { queue: a.queue, wave });
+    waveOf[i] = wave;
     (waves[wave] ??= []).push(i);
   });
+  if (toLast.length > 0) {
+    if (waves.length === 0) waves.push([]);
+    const final = waves.at(-1)!;
+    final.push(...toLast);
+    final.sort((x, y) => x - y);
+  }
   return waves;
 }
 
