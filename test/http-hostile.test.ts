@@ -104,6 +104,8 @@ describe('YAML bodies are bounded (size, depth, aliases, keys)', () => {
     ['a complex key', '? [a, b]\n: 1', 'plain values'],
     ['two documents', 'assets: {}\n---\nassets: {}', 'multiple documents'],
     ['not YAML at all', '{ unclosed: [', ''],
+    ['an alias inside the list it names (answered 503 "retry" by the audit before)', 'a: &a [*a]', 'contains it'],
+    ['an alias inside the map it names', 'assets: &m { points: *m }', 'contains it'],
   ])('%s: 400 invalid_yaml, quickly', async (_name, body, message) => {
     const r = await yaml(body);
     expect(r.status).toBe(400);

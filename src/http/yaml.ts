@@ -62,6 +62,29 @@ function checkNodes(doc: Document.Parsed): void {
   }
 }
 
+/**
+ * A YAML alias may name a collection it sits in (`a: &a [*a]`): toJS then builds a value that contains itself,
+ * which nothing downstream can walk or serialise (the admin audit answered 503 "retry" for it). Refused here, with an
+ * explicit stack (the value is bounded by the alias limit, so the walk is too).
+ */
+function acyclic(value: unknown): unknown {
+  const onPath = new Set<object>();
+  const stack: { v: unknown; leave?: true }[] = [{ v: value }];
+  while (stack.length > 0) {
+    const { v, leave } = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (leave) {
+      onPath.delete(v);
+      continue;
+    }
+    if (onPath.has(v)) throw new HttpError(400, 'invalid_yaml', 'a YAML alias names a collection that contains it (the document would contain itself)');
+    onPath.add(v);
+    stack.push({ v, leave: true });
+    for (const child of Object.values(v)) stack.push({ v: child });
+  }
+  return value;
+}
+
 /** Parses one YAML document within `YAML_LIMITS`; anything outside them, or not YAML, is a 400 `invalid_yaml`. */
 export function parseBoundedYaml(text: string): unknown {
   prescan(text);
@@ -71,8 +94,9 @@ export function parseBoundedYaml(text: string): unknown {
   if (first) throw new HttpError(400, 'invalid_yaml', first.message.split('\n')[0]!.slice(0, 300));
   checkNodes(doc);
   try {
-    return doc.toJS({ maxAliasCount: YAML_LIMITS.aliases });
+    return acyclic(doc.toJS({ maxAliasCount: YAML_LIMITS.aliases }));
   } catch (err) {
+    if (err instanceof HttpError) throw err;
     // yaml throws a ReferenceError when aliases expand past maxAliasCount (a billion laughs).
     const message = err instanceof ReferenceError ? `YAML aliases expand too far (more than ${YAML_LIMITS.aliases})` : (err as Error).message;
     throw new HttpError(400, 'invalid_yaml', message.slice(0, 300));
