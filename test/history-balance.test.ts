@@ -46,6 +46,10 @@ describe('GET …/balances/:asset?at= — the balance as of an instant', () => {
     // Past the expiry, no sweep yet: exact and recorded differ from the expiry instant on.
     await world.clock.set(new Date(new Date(expiresAt).getTime() + 5 * 60_000));
     expect((await at('hist', 'points', ms(expiresAt, -1))).data).toMatchObject({ balance: 30, recorded_balance: 30, lapsed: 0 });
+    // Finer than a millisecond: the instant is its millisecond (as echoed), not a point inside it that ends later.
+    for (const sub of ['1', '999', '999999']) {
+      expect((await at('hist', 'points', ms(expiresAt, -1).replace('Z', `${sub}Z`))).data, sub).toMatchObject({ at: ms(expiresAt, -1), balance: 30, lapsed: 0 });
+    }
     expect((await at('hist', 'points', expiresAt)).data).toMatchObject({ balance: 0, recorded_balance: 30, lapsed: 30 });
     // `at` = now agrees with the plain read (exact at read time).
     const now = await world.clock.now();

@@ -21,7 +21,17 @@ export interface BalanceAt {
 const ZERO: BalanceAt = { balance: 0n, recordedBalance: 0n, lapsed: 0n, entryId: null };
 
 /** The state just before `before` (exclusive, plus `plusMs`): see BalanceAt. */
-async function stateBefore(db: Db, account: bigint, before: string, plusMs: number): Promise<{ pos: ChainPosition | null; at: BalanceAt }> {
+/**
+ * An instant's millisecond: fractional digits past the third are cut, not rounded (`…46.7141Z` is `…46.714Z`, and so
+ * is `…46.714999999Z`, which PostgreSQL would round up into the next millisecond — or second). History is dated to the
+ * millisecond, the answer echoes the instant to the millisecond (JS Date), and the SQL must see that same instant.
+ */
+export function toMillisecond(iso: string): string {
+  return iso.replace(/(\.\d{3})\d+/, '$1');
+}
+
+async function stateBefore(db: Db, account: bigint, instant: string, plusMs: number): Promise<{ pos: ChainPosition | null; at: BalanceAt }> {
+  const before = toMillisecond(instant);
   const pos = await positionBefore(db, account, before, plusMs);
   if (!pos) return { pos, at: ZERO };
   const lapsed = await lapsedAfter(db, account, pos, before, plusMs);

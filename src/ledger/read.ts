@@ -1,5 +1,6 @@
 import type { Db } from '../db/client.ts';
 import { heldNow } from './sql/holds.ts';
+import { toMillisecond } from './history.ts';
 
 export interface BalanceView {
   user_id: string;
@@ -87,8 +88,8 @@ export async function readTransactions(
     WHERE e.user_id = ${userId}
       ${opts.asset === undefined ? db`` : db`AND e.asset = ${opts.asset}`}
       ${before === null ? db`` : db`AND e.entry_id < ${before}::bigint`}
-      ${opts.from === undefined ? db`` : db`AND e.created_at >= ${opts.from}::text::timestamptz`}
-      ${opts.to === undefined ? db`` : db`AND e.created_at < ${opts.to}::text::timestamptz`}
+      ${opts.from === undefined ? db`` : db`AND e.created_at >= ${toMillisecond(opts.from)}::text::timestamptz`}
+      ${opts.to === undefined ? db`` : db`AND e.created_at < ${toMillisecond(opts.to)}::text::timestamptz`}
     ORDER BY e.entry_id DESC
     LIMIT ${opts.limit + 1}`;
   const page = rows.slice(0, opts.limit);
