@@ -167,6 +167,9 @@ describe('every error answered has the error shape (contract v2 §4)', () => {
     ['GET', '/v1/nothing', 404, 'not_found', {}],
     ['GET', '/v1/quotes', 405, 'method_not_allowed', {}],
     ['DELETE', '/v1/users/u/balances/points', 405, 'method_not_allowed', {}],
+    // Clients that label every request JSON send a bodiless DELETE so: no body, not bad JSON.
+    ['DELETE', '/v1/users/u/balances/points', 405, 'method_not_allowed', { body: '', type: 'application/json' }],
+    ['DELETE', '/v1/holds/h-nope', 404, 'unknown_hold', { body: '', type: 'application/json' }],
     ['GET', '/v1/products/', 404, 'not_found', {}],
     ['POST', '/v1/quotes/', 404, 'not_found', { body: '{}', type: 'application/json' }],
     ['GET', '/healthz/', 404, 'not_found', { token: null }],

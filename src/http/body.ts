@@ -28,6 +28,9 @@ export function jsonDepthExceeds(text: string, max: number): boolean {
   return false;
 }
 
+/** Methods whose requests carry no body in tally's API: an empty one labelled JSON is simply no body. */
+const BODILESS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS']);
+
 const rawBodies = new WeakMap<FastifyRequest, string>();
 
 /** The exact request text, for routes that declared `config: { rawBody: true }`. */
@@ -58,6 +61,8 @@ export function installJsonParser(app: FastifyInstance): void {
       deferredErrors.set(req, err);
       done(null, undefined);
     };
+    // Many HTTP clients label every request JSON, a bodiless DELETE included: nothing sent is no body, not bad JSON.
+    if (text === '' && BODILESS.has(req.method)) return done(null, undefined);
     if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
       return fail(new HttpError(400, 'invalid_json', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`));
     }
