@@ -144,6 +144,32 @@ describe('CLI', () => {
     }
   });
 
+  it.each([
+    [['start', '--bogus'], /Unknown option '--bogus'/],
+    [['token', '--user', 'u', '--ttl', '-5'], /--ttl/],
+    [['token', '--user', 'a:b'], /--user "a:b" is not a user id/],
+    [['token', '--user', 'u', '--ttl', '5x'], /--ttl "5x" is not a duration/],
+    [['demo', '--bogus'], /Unknown option '--bogus'/],
+    [['webhooks', 'dead', '--x'], /Unknown option '--x'/],
+    [['migrate', 'extra'], /takes no arguments/],
+    [['dev', 'extra'], /takes no arguments/],
+    [['maintenance', 'expire', '--x'], /tally maintenance expire\|/],
+    [['config', 'apply', 'a.yaml', 'b.yaml'], /tally config apply FILE/],
+  ])('tally %j is a usage error: one line on stderr, exit 2, nothing done', async (args, message) => {
+    const r = await cli(args as string[]);
+    expect({ code: r.code, lines: r.stderr.trim().split('\n').length }).toEqual({ code: 2, lines: 1 });
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/TypeError|\n\s+at /);
+  });
+
+  it('tally, tally help, tally --help and -h print the usage on stdout and exit 0', async () => {
+    for (const args of [[], ['help'], ['--help'], ['-h']]) {
+      const r = await cli(args);
+      expect({ args, code: r.code }).toEqual({ args, code: 0 });
+      expect(r.stdout).toMatch(/^usage:\n  tally migrate/);
+    }
+  });
+
   it('tally maintenance prints one JSON summary on stdout', async () => {
     const r = await cli(['maintenance', 'expire']);
     expect(r.code).toBe(0);

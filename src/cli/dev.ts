@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { applyConfig, readConfigFile } from '../config/store.ts';
 import { MIGRATIONS_DIR } from '../db/migrate.ts';
 import { catchSignals, runMigrations, runUntilSignal, startProcess, withDb, withSecrets } from './process.ts';
-import { registerCommand } from './registry.ts';
+import { noArguments, registerCommand } from './registry.ts';
 
 export const EXAMPLE_CONFIG = join(MIGRATIONS_DIR, '..', 'examples', 'tally.config.yaml');
 
@@ -14,7 +14,8 @@ export function addDevInfo(info: DevInfo): void {
 }
 
 /** The newcomer's one command: database migrated, example config applied, every role up with dev tokens. */
-registerCommand('dev', async (_args, rawEnv) => {
+registerCommand('dev', async (args, rawEnv) => {
+  noArguments(args, 'tally dev');
   const signal = catchSignals();
   // Logs for a person at a terminal (pino-pretty) unless TALLY_LOG_FORMAT says otherwise; `tally start` stays JSON.
   const { env } = withSecrets({ ...rawEnv, TALLY_DEV: true, TALLY_LOG_FORMAT: rawEnv.TALLY_LOG_FORMAT ?? 'pretty' });

@@ -7,7 +7,7 @@ import { createLogger } from '../log.ts';
 import { MAINTENANCE_TASKS } from '../maintenance/tasks.ts';
 import '../modules.ts';
 import { catchSignals, parseRoles, runMigrations, runUntilSignal, startProcess, withDb, withSecrets } from './process.ts';
-import { commands, printJson as print, registerCommand, UsageError } from './registry.ts';
+import { commands, noArguments, printJson as print, registerCommand, UsageError } from './registry.ts';
 
 const USAGE = `usage:
   tally migrate                              apply migrations/ (creates the database if missing)
@@ -18,13 +18,14 @@ const USAGE = `usage:
   tally demo                                 seed config and run a realistic workload against a running tally
   tally token --user U [--ttl 1h]            print a WebSocket token`;
 
-registerCommand('migrate', async (_args, env) => {
+registerCommand('migrate', async (args, env) => {
+  noArguments(args, 'tally migrate');
   print({ task: 'migrate', ...(await runMigrations(env)) });
 });
 
 registerCommand('config', async (args, env) => {
   const [sub, file] = args;
-  if (sub !== 'apply' || !file) throw new UsageError('tally config apply FILE');
+  if (sub !== 'apply' || !file || args.length > 2) throw new UsageError('tally config apply FILE');
   let doc: unknown;
   try {
     doc = await readConfigFile(file);
@@ -38,7 +39,7 @@ registerCommand('config', async (args, env) => {
 registerCommand('maintenance', async (args, env) => {
   const task = args[0];
   const run = task ? MAINTENANCE_TASKS.get(task) : undefined;
-  if (!run) throw new UsageError(`tally maintenance ${[...MAINTENANCE_TASKS.keys()].join('|')}`);
+  if (!run || args.length > 1) throw new UsageError(`tally maintenance ${[...MAINTENANCE_TASKS.keys()].join('|')}`);
   const ctx = createContext(env, createLogger(env.LOG_LEVEL));
   try {
     const summary = await run({ sql: ctx.sql, configs: ctx.configs, env });
@@ -62,9 +63,19 @@ registerCommand('help', async () => {
   process.stdout.write(`${USAGE}\n`);
 });
 
+/** node:util parseArgs' refusals (an unknown option, a missing value): the operator's to fix, like a UsageError. */
+function isArgsError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
 export async function main(argv: string[]): Promise<void> {
   const [name, ...args] = argv;
-  const cmd = name ? commands.get(name) : undefined;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const cmd = commands.get(name);
   if (!cmd) {
     process.stderr.write(`${name ? `unknown command "${name}"\n` : ''}${USAGE}\n`);
     process.exit(name ? 2 : 0);
@@ -74,8 +85,9 @@ export async function main(argv: string[]): Promise<void> {
     const code = await cmd(args, env);
     process.exit(code ?? 0);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof EnvError || err instanceof ConfigInvalidError) {
-      process.stderr.write(`tally: ${err.message}\n`);
+    if (err instanceof UsageError || err instanceof EnvError || err instanceof ConfigInvalidError || isArgsError(err)) {
+      const message = (err as Error).message;
+      process.stderr.write(`tally: ${isArgsError(err) ? message.replace(/\s*\n\s*/g, ' ') : message}\n`);
       process.exit(2);
     }
     process.stderr.write(`tally: ${(err as Error).stack ?? String(err)}\n`);

@@ -8,9 +8,11 @@ const USAGE = 'tally token --user U [--ttl 1h]   (ttl: 90s, 15m, 1h, 7d or secon
 /** Prints a WebSocket client token (CONTRACT §5) signed with TALLY_WS_SECRET, for testing and for services that mint them. */
 registerCommand('token', async (args, env) => {
   const { values } = parseArgs({ args, options: { user: { type: 'string' }, ttl: { type: 'string', default: '1h' } } });
-  if (!values.user || !idSchema.safeParse(values.user).success) throw new UsageError(USAGE);
+  if (!values.user) throw new UsageError(USAGE);
+  const user = idSchema.safeParse(values.user);
+  if (!user.success) throw new UsageError(`--user ${JSON.stringify(values.user)} is not a user id: ${user.error.issues[0]?.message ?? 'invalid'}`);
   const ttl = parseTtl(values.ttl);
-  if (ttl === null) throw new UsageError(USAGE);
+  if (ttl === null) throw new UsageError(`--ttl ${JSON.stringify(values.ttl)} is not a duration (90s, 15m, 1h, 7d or seconds)`);
   // The gateway would refuse it (401): say so now rather than hand out a token that never works.
   if (ttl > env.TALLY_WS_MAX_TTL_SECONDS) {
     throw new UsageError(`--ttl ${values.ttl} is longer than TALLY_WS_MAX_TTL_SECONDS (${env.TALLY_WS_MAX_TTL_SECONDS} s)`);
