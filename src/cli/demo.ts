@@ -32,6 +32,10 @@ registerCommand('demo', async (args, rawEnv) => {
   try {
     const config = await applyConfig(sql, await readConfigFile(EXAMPLE_CONFIG));
     say(`demo: database ready (${migrated.applied.length} migrations applied now), example config at version ${config.version}`);
+    // Say it loudly when the demo replaced another config (the demo is for a dev instance; the contract's "seeds config").
+    if (config.changed && config.version > 1) {
+      say(`demo: note: the config in force (version ${config.version - 1}) was replaced by the example config; re-apply yours with \`tally config apply FILE\``);
+    }
 
     let env: Env = rawEnv;
     if ((await producer.queue('grants').getWorkersCount()) === 0) {
