@@ -5,8 +5,9 @@ import { expectInvariants } from './helpers/invariants.ts';
 import { startTally, type InProcessTally } from './helpers/tally.ts';
 
 /**
- * Property: a sequence of `charges` events gives the same ledger whether each is its own job or they travel in batch
- * jobs of any sizes — same balances, totals and debts, the same decision for every event, the same entries. Guarded
+ * Property: a sequence of `charges` events gives the same ledger whether each is its own job, applied in the order
+ * listed, or they travel in batch jobs of any sizes sent at once — same balances, totals and debts, the same decision
+ * for every event, the same entries. Guarded
  * charges, refunds of earlier charges, bad payloads and replays make the outcome depend on order and exactly-once.
  */
 let world: TestWorld;
@@ -81,11 +82,20 @@ async function apply(tag: string, ops: Op[], batchSize: number | null) {
   const grants = Array.from({ length: USERS }, (_, u) => ({ event_id: `${tag}-g${u}`, user_id: `${tag}-u${u}`, asset: 'points', amount: 30, source: 'gift', expires_at: null }));
   await tally.producer.eventResults('grants', await tally.producer.grantBulk(grants), 30_000);
   if (events.length === 0) return;
-  // Replays are sent as raw jobs: one job per event would collapse a repeated jobId, which is BullMQ's dedupe, not ours.
-  const jobs =
-    batchSize === null
-      ? await tally.producer.queue('charges').addBulk(events.map((e, i) => ({ name: String(e.type), data: e, opts: { jobId: `${e.event_id}.j${i}` } })))
-      : await tally.producer.queue('charges').addBulk(chunks(events, batchSize).map((c, k) => ({ name: 'batch', data: { type: 'batch', events: c }, opts: { jobId: `${tag}-b${k}` } })));
+  const charges = tally.producer.queue('charges');
+  if (batchSize === null) {
+    // The reference: each event its own job, in the order listed, each applied before the next is sent. (Separate
+    // jobs sent together carry no order: a worker with concurrency > 1 may start a later job first — BullMQ hands a
+    // finishing job the next one in its own script while the main loop fetches another. CI run of 2026-11-30.)
+    // Replays are sent as raw jobs: one job per event would collapse a repeated jobId, which is BullMQ's dedupe, not ours.
+    for (const [i, e] of events.entries()) {
+      const job = await charges.add(String(e.type), e, { jobId: `${e.event_id}.j${i}` });
+      const [r] = await tally.producer.eventResults('charges', [job], 60_000);
+      expect(r).not.toMatchObject({ failed: 'timeout' });
+    }
+    return;
+  }
+  const jobs = await charges.addBulk(chunks(events, batchSize).map((c, k) => ({ name: 'batch', data: { type: 'batch', events: c }, opts: { jobId: `${tag}-b${k}` } })));
   const results = await tally.producer.eventResults('charges', jobs, 60_000);
   expect(results.filter((r) => 'failed' in r && r.failed === 'timeout')).toEqual([]);
 }

@@ -108,6 +108,21 @@ describe('POST /v1/events: HTTP ingest', () => {
     }
   });
 
+  it('?wait=true applies a user\'s events on one queue in the order sent too: a chain of postpaid charges, each from the balance the one before left', async () => {
+    const events = Array.from({ length: 12 }, (_, i) => charge(`chain-${i}`, i % 2 === 0 ? 'chain-a' : 'chain-b', i + 1));
+    for (const mode of ['jobs', 'batch'] as const) {
+      const body = { events: events.map((e) => ({ ...e, event_id: `${mode}-${e.event_id}`, user_id: `${mode}-${e.user_id}` })) };
+      const { data } = await tally.client.POST('/v1/events', { params: { query: { wait: 'true', mode } }, body: body as never });
+      const results = (data as { results: { balance_before: number; balance_after: number }[] }).results;
+      const left = { a: 0, b: 0 };
+      results.forEach((r, i) => {
+        const who = i % 2 === 0 ? 'a' : 'b';
+        expect(r, `${mode} #${i}`).toMatchObject({ balance_before: left[who], balance_after: left[who] - (i + 1) });
+        left[who] -= i + 1;
+      });
+    }
+  });
+
   it('?wait=true with a charge and its refund behind a grant: all applied at once (the refund never waits on a charge held back behind it)', async () => {
     const guarded = (id: string, user: string, amount: number) => ({ ...charge(id, user, amount), policy: 'guarded' });
     const refund = (id: string, chargeId: string) => ({ type: 'refund', event_id: id, charge_event_id: chargeId });

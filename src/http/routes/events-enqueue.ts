@@ -47,17 +47,19 @@ function usersOf(payload: AcceptedEvent['payload']): string[] {
 }
 
 /**
- * Splits a call's accepted events into waves that keep each user's order across queues: an event joins the wave of
- * the user's previous event when it goes to the same queue (a queue keeps a user's order itself) and opens the next
- * wave when it goes to another queue (the queues are worked in parallel). Events of other users share waves freely.
- * `[grant u, charge u, grant v]` → waves `[[0, 2], [1]]`.
+ * Splits a call's accepted events into waves that keep each user's order: the queues are worked in parallel, and
+ * separate jobs on one queue carry no order either (a worker with concurrency > 1 may start a later job first: BullMQ
+ * hands a finishing job the next one in its own script while its main loop fetches another). So a user's next event
+ * opens the next wave — unless `batched` (?mode=batch) and it goes to the same queue as the user's previous one:
+ * a batch job applies its events in order per user. Events of other users share waves freely.
+ * `[grant u, charge u, grant v]` → `[[0, 2], [1]]`; `[charge u, charge u]` → `[[0], [1]]`, batched `[[0, 1]]`.
  *
  * A refund waits for its charge (CONTRACT v2 §3), so it must never sit in a wave before its charge's: a refund of a
  * charge earlier in the call counts as that charge's user's event (it lands in the charge's wave or later); a refund
  * of a charge sent later in the same call goes into the last wave; a refund of a charge outside the call is ordered
  * against nothing (its user is not known here).
  */
-export function wavesOf(accepted: AcceptedEvent[]): number[][] {
+export function wavesOf(accepted: AcceptedEvent[], batched = false): number[][] {
   const chargeAt = new Map<string, number>();
   accepted.forEach((a, i) => {
     if (a.payload.type === 'charge' && !chargeAt.has(a.payload.event_id)) chargeAt.set(a.payload.event_id, i);
@@ -79,7 +81,7 @@ export function wavesOf(accepted: AcceptedEvent[]): number[][] {
     }
     for (const u of users) {
       const prev = last.get(u);
-      if (prev) wave = Math.max(wave, prev.queue === a.queue ? prev.wave : prev.wave + 1);
+      if (prev) wave = Math.max(wave, batched && prev.queue === a.queue ? prev.wave : prev.wave + 1);
     }
     for (const u of users) last.set(u, { queue: a.queue, wave });
     waveOf[i] = wave;
@@ -103,10 +105,11 @@ export async function applyInWaves(
   accepted: AcceptedEvent[],
   enqueue: (events: AcceptedEvent[]) => Promise<Enqueued>,
   timeoutMs: number,
+  batched = false,
 ): Promise<EventResult[]> {
   const deadline = Date.now() + timeoutMs;
   const results: EventResult[] = new Array(accepted.length);
-  for (const wave of wavesOf(accepted)) {
+  for (const wave of wavesOf(accepted, batched)) {
     const enqueued = await enqueue(wave.map((i) => accepted[i]!));
     const done = await enqueued.wait(Math.max(0, deadline - Date.now()));
     wave.forEach((i, k) => (results[i] = done[k]!));

@@ -128,8 +128,8 @@ export function eventRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (!wait) {
         if (accepted.length > 0) await enqueue(ctx.producer, accepted);
       } else if (accepted.length > 0) {
-        // In waves, so that a user's events are applied in the order sent also across queues (applyInWaves).
-        done = await applyInWaves(accepted, (events) => enqueue(ctx.producer, events), WAIT_TIMEOUT_MS);
+        // In waves, so that a user's events are applied in the order sent, within and across queues (applyInWaves).
+        done = await applyInWaves(accepted, (events) => enqueue(ctx.producer, events), WAIT_TIMEOUT_MS, req.query.mode === 'batch');
       }
     } catch (err) {
       // Some queues may have taken their events: a retry of the whole call is safe (each event is decided once by its
