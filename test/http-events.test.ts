@@ -113,7 +113,7 @@ describe('POST /v1/events: HTTP ingest', () => {
     for (const mode of ['jobs', 'batch'] as const) {
       const body = { events: events.map((e) => ({ ...e, event_id: `${mode}-${e.event_id}`, user_id: `${mode}-${e.user_id}` })) };
       const { data } = await tally.client.POST('/v1/events', { params: { query: { wait: 'true', mode } }, body: body as never });
-      const results = (data as { results: { balance_before: number; balance_after: number }[] }).results;
+      const results = (data as unknown as { results: { balance_before: number; balance_after: number }[] }).results;
       const left = { a: 0, b: 0 };
       results.forEach((r, i) => {
         const who = i % 2 === 0 ? 'a' : 'b';
