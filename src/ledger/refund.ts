@@ -14,7 +14,10 @@ export function applyRefund(st: LedgerTx, cmd: RefundCommand, prep: Ready, acct:
   const charge = chargeRefunds(st, cmd, prep);
   const left = leftToRefund(charge);
   const requested = cmd.amount ?? left;
-  if (left === 0n || requested > left) {
+  if (left === 0n) {
+    throw new PermanentJobError('refund_exceeds_charge', `charge "${cmd.chargeEventId}" has nothing left to refund (refunded in full already)`);
+  }
+  if (requested > left) {
     throw new PermanentJobError('refund_exceeds_charge', `refund of ${requested} exceeds the ${left} left refundable of charge "${cmd.chargeEventId}"`);
   }
   const plan = planRefund(charge, requested, st.nowMs);
