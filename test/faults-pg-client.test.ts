@@ -84,9 +84,9 @@ describe('a PostgreSQL backend killed under a transaction', () => {
     await world?.drop();
   });
 
-  it('fails that transaction as a transient fault, round after round, and never the process', async () => {
-    const rounds = 30;
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/pg-backend-death.ts'), `${PG_BASE}/${world.dbName}`, String(rounds)], {
+  /** Runs a fixture (test/fixtures/NAME) in its own Node process against this world's database, to its exit. */
+  async function runFixture(name: string, n: number): Promise<{ code: number | null; out: string; err: string }> {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures', name), `${PG_BASE}/${world.dbName}`, String(n)], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -95,6 +95,12 @@ describe('a PostgreSQL backend killed under a transaction', () => {
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    return { code, out, err };
+  }
+
+  it('fails that transaction as a transient fault, round after round, and never the process', async () => {
+    const rounds = 30;
+    const { code, out, err } = await runFixture('pg-backend-death.ts', rounds);
     expect(err).not.toMatch(/TypeError|Cannot read properties of null/);
     expect({ code, err: err.slice(0, 2000) }).toEqual({ code: 0, err: '' });
     const lines = out.trim().split('\n').map((l) => JSON.parse(l));
@@ -111,15 +117,7 @@ describe('a PostgreSQL backend killed under a transaction', () => {
     // CI saw the first half: an unhandled rejection (57P01 on the type query) out of postgres.js, which ends a Node
     // process. The second half: the next session skipped its type fetch, so `${ids}::int[]` went out as "1,2,3" (22P02).
     const cuts = 4;
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/pg-typefetch-cut.ts'), `${PG_BASE}/${world.dbName}`, String(cuts)], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const { code, out, err } = await runFixture('pg-typefetch-cut.ts', cuts);
     expect({ code, err: err.slice(0, 2000) }).toEqual({ code: 0, err: '' });
     const lines = out.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines).toHaveLength(cuts + 3);
