@@ -8,8 +8,8 @@ import { ADMIN_TOKEN, startTally, type InProcessTally } from './helpers/tally.ts
  * A resend of an event whose job already finished (completed jobs are kept 24 h, failed ones for inspection):
  * BullMQ ignores an add whose jobId exists, so the resend used to be "accepted" and never decided — a corrected
  * payload never applied, a conflicting one answered the original `applied`. tally's own producers (SDK, POST
- * /v1/events, the admin adjust route) replace a failed job, or a completed one with another payload, and
- * PostgreSQL decides the resend; the same payload again gets the kept job's answer.
+ * /v1/events, the admin adjust route) replace a finished job (failed, or completed with any payload), and PostgreSQL
+ * decides the resend: a replay answers noop_duplicate with the original result (CONTRACT §3), as after the job's removal.
  */
 let world: TestWorld;
 let tally: InProcessTally;
@@ -27,16 +27,16 @@ afterAll(async () => {
 const balance = async (user: string, asset: string) => (await tally.http('GET', `/v1/users/${user}/balances/${asset}`)).body.balance;
 
 describe('a resend while the first job is still kept', () => {
-  it('SDK: a corrected payload after invalid_payload applies; the same payload answers the same; another payload idempotency_conflict', async () => {
+  it('SDK: a corrected payload after invalid_payload applies; the same payload is noop_duplicate; another payload idempotency_conflict', async () => {
     const bad = { event_id: 'rs-g1', user_id: 'rs-u1', asset: 'pointz', amount: 40, source: 'gift' };
     await expect(tally.producer.grant(bad, { wait: true })).rejects.toThrow(/^invalid_payload/);
     expect((await tally.producer.queue('grants').getJobState('rs-g1'))).toBe('failed');
     const fixed = { ...bad, asset: 'points' };
     expect(await tally.producer.grant(fixed, { wait: true })).toMatchObject({ outcome: 'applied', amount: 40 });
     expect(await balance('rs-u1', 'points')).toBe(40);
-    // The same payload again: the kept job's own answer (as BullMQ's dedup gives it), nothing applied twice.
-    const applied = (await tally.producer.grant(fixed, { wait: true })) as { outcome: string; transaction_id: string };
-    expect(applied).toMatchObject({ outcome: 'applied', amount: 40 });
+    // The same payload again: a replay, answered by PostgreSQL with the original result — nothing applied twice.
+    const replay = (await tally.producer.grant(fixed, { wait: true })) as { outcome: string; transaction_id: string };
+    expect(replay).toMatchObject({ outcome: 'noop_duplicate', original_outcome: 'applied', amount: 40 });
     await expect(tally.producer.grant({ ...fixed, amount: 400 }, { wait: true })).rejects.toThrow(/^idempotency_conflict/);
     expect(await balance('rs-u1', 'points')).toBe(40);
     // The first failure is still on record.
@@ -44,12 +44,13 @@ describe('a resend while the first job is still kept', () => {
     expect(dead!.n).toBeGreaterThanOrEqual(1);
   });
 
-  it('POST /v1/events?wait=true: a replay answers the same, another payload idempotency_conflict, a corrected one applies', async () => {
+  it('POST /v1/events?wait=true: a replay is noop_duplicate with the original result, another payload idempotency_conflict, a corrected one applies', async () => {
     const charge = { type: 'charge', event_id: 'rs-c1', user_id: 'rs-u2', asset: 'points', source_type: 'script', source_id: 's', amount: 5, policy: 'postpaid' };
     const first = await tally.http('POST', '/v1/events?wait=true', { events: [charge] });
     expect(first.body.results[0]).toMatchObject({ outcome: 'applied', amount: 5 });
     const again = await tally.http('POST', '/v1/events?wait=true', { events: [charge] });
-    expect(again.body.results[0]).toEqual(first.body.results[0]); // the same answer; applied once
+    // A replay while the first job is still kept (24 h): noop_duplicate, as after its removal; applied once.
+    expect(again.body.results[0]).toEqual({ ...first.body.results[0], outcome: 'noop_duplicate', original_outcome: 'applied' });
     const other = await tally.http('POST', '/v1/events?wait=true', { events: [{ ...charge, amount: 50 }] });
     expect(other.body.results[0]).toMatchObject({ failed: 'idempotency_conflict' });
     expect(await balance('rs-u2', 'points')).toBe(-5);
@@ -60,11 +61,14 @@ describe('a resend while the first job is still kept', () => {
     await expect.poll(() => balance('rs-u2', 'points'), { timeout: 15_000 }).toBe(4);
   });
 
-  it('admin affinity adjust: the same event_id with another delta is not answered with the first result', async () => {
+  it('admin affinity adjust: the same event_id with another delta is not answered with the first result; the same one is noop_duplicate', async () => {
     const adjust = { event_id: 'rs-a1', user_id: 'rs-u3', device_id: 'd1', delta: 1, operator_id: 'op', reason: 'test' };
     const first = await tally.http('POST', '/v1/admin/affinity/adjust', adjust, ADMIN_TOKEN);
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({ outcome: 'applied', change: 1 });
+    const again = await tally.http('POST', '/v1/admin/affinity/adjust', adjust, ADMIN_TOKEN);
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ outcome: 'noop_duplicate', original_outcome: 'applied', change: 1 });
     const other = await tally.http('POST', '/v1/admin/affinity/adjust', { ...adjust, delta: 300 }, ADMIN_TOKEN);
     expect(other.status).toBe(409);
     expect(other.body.error.code).toBe('idempotency_conflict');

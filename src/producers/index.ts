@@ -138,25 +138,22 @@ export class TallyProducer {
   }
 
   /**
-   * `addBulk`, except that a *finished* job of the same id is replaced when the resend must be decided again: the
-   * job failed (a corrected payload after `invalid_payload` must apply), or it completed with another payload (that
-   * is an `idempotency_conflict`, not the old job's result). BullMQ silently ignores an add whose jobId still exists
-   * (completed jobs are kept 24 h, failed ones for inspection), so without this a corrected resend never applied and
-   * a conflicting one was answered `applied`. A completed job with the same payload is kept: its result is the
-   * answer, as BullMQ's own dedup gives it. A job still waiting or running is left alone. The first failure stays
-   * in `dead_letters`. One round trip to look, one per replaced job to remove.
+   * `addBulk`, except that a *finished* job of the same id is replaced, so that PostgreSQL decides the resend (CONTRACT
+   * §3: "a replay returns noop_duplicate"): a failed job (a corrected payload after `invalid_payload` must apply), a
+   * job completed with another payload (an `idempotency_conflict`, not the old job's result), and one completed with
+   * the same payload (`noop_duplicate` with the original result, not the old job's `applied` a second time). BullMQ
+   * silently ignores an add whose jobId still exists (completed jobs are kept 24 h, failed ones for inspection), so
+   * without this a corrected resend never applied and every resend was answered as the first. A job still waiting
+   * or running is left alone. The first failure stays in `dead_letters`. One round trip to look, one per replaced job.
    */
   async addFresh(queue: string, jobs: { name: string; data: unknown; opts: JobsOptions & { jobId: string } }[]): Promise<Job[]> {
     const q = this.queue(queue);
     const look = this.redis.pipeline(); // the queue's own connection (same prefix, so one slot on a Cluster)
-    for (const j of jobs) look.zscore(q.toKey('completed'), j.opts.jobId).zscore(q.toKey('failed'), j.opts.jobId).hget(q.toKey(j.opts.jobId), 'data');
+    for (const j of jobs) look.zscore(q.toKey('completed'), j.opts.jobId).zscore(q.toKey('failed'), j.opts.jobId);
     const seen = (await look.exec()) ?? [];
     const stale = new Set<string>();
     jobs.forEach((j, i) => {
-      const completed = seen[3 * i]?.[1] != null;
-      const failed = seen[3 * i + 1]?.[1] != null;
-      const stored = seen[3 * i + 2]?.[1];
-      if (failed || (completed && (typeof stored !== 'string' || !samePayload(stored, j.data)))) stale.add(j.opts.jobId);
+      if (seen[2 * i]?.[1] != null || seen[2 * i + 1]?.[1] != null) stale.add(j.opts.jobId);
     });
     // remove() refuses a job that is locked (taken again meanwhile): then the add is ignored, as for any live job.
     await Promise.all([...stale].map((id) => q.remove(id).catch(() => 0)));
@@ -167,8 +164,8 @@ export class TallyProducer {
   /**
    * Validates every payload (one bad one throws PayloadError and nothing is enqueued), then enqueues them in one
    * `addBulk`: as batch jobs (default) or one job per event. A batch job's id is derived from its events
-   * (`batch-<sha256 of their canonical JSON>`): the same chunk sent again is the same job, and its results are the
-   * answer (a failed one is replaced and decided again: addFresh).
+   * (`batch-<sha256 of their canonical JSON>`): the same chunk sent again is the same job id; a finished one is
+   * replaced and decided again (addFresh), each event then answering noop_duplicate.
    */
   async sendBulk<S extends z.ZodType>(queue: string, schema: S, payloads: unknown[], o: BulkOptions = {}): Promise<Job[]> {
     const data = payloads.map((p) => validate(schema, p));
@@ -280,14 +277,6 @@ const QUEUE_SCHEMAS: Record<string, z.ZodType> = {
   [QUEUE.charges]: chargesJobSchema,
   [QUEUE.affinityEvents]: affinityJobSchema,
 };
-
-function samePayload(stored: string, data: unknown): boolean {
-  try {
-    return canonicalJson(JSON.parse(stored)) === canonicalJson(data);
-  } catch {
-    return false;
-  }
-}
 
 /** A batch job's id: from its events' content, so the same chunk sent twice is one job (BullMQ skips a known jobId). */
 export function batchJobId(events: unknown[]): string {

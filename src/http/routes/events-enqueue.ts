@@ -18,9 +18,8 @@ export interface Enqueued {
 /**
  * The enqueue step of `POST /v1/events` (default, CONTRACT v2 §4): one `addBulk` per queue, every job named by its
  * type with `jobId = event_id` — as a BullMQ producer does, so the queues' exactly-once rules apply unchanged (an
- * event already decided answers noop_duplicate, or idempotency_conflict for another payload, from PostgreSQL). A job
- * of that id that failed, or completed with another payload, is replaced (TallyProducer.addFresh), so the resend
- * is decided again.
+ * event already decided answers noop_duplicate, or idempotency_conflict for another payload, from PostgreSQL). A
+ * finished job of that id is replaced (TallyProducer.addFresh), so the resend is decided again.
  */
 export async function enqueueAsJobs(producer: TallyProducer, accepted: AcceptedEvent[]): Promise<Enqueued> {
   return enqueueByQueue(producer, accepted, (queue, payloads) =>
@@ -31,7 +30,7 @@ export async function enqueueAsJobs(producer: TallyProducer, accepted: AcceptedE
 /**
  * `?mode=batch`: per queue, one batch job (`{type:"batch", events}`, CONTRACT v2 §3) holding that queue's accepted
  * events in the order sent (a call carries at most 1,000, a batch's limit). The job id comes from its events
- * (TallyProducer.sendBulk), so the same call sent again is the same job (a failed one is replaced: addFresh).
+ * (TallyProducer.sendBulk), so the same call sent again is the same job id (a finished one is replaced: addFresh).
  * Either way each event is decided once by its event_id.
  */
 export async function enqueueAsBatches(producer: TallyProducer, accepted: AcceptedEvent[]): Promise<Enqueued> {
