@@ -79,6 +79,9 @@ describe('POST /v1/events: HTTP ingest', () => {
     expect(results).toHaveLength(4);
     expect(results[0]).toMatchObject({ outcome: 'applied', amount: 50, balance_after: 50 });
     expect(results[1]).toMatchObject({ failed: 'invalid_payload' });
+    // Rejected by the route or by the worker, a reason starts with its code.
+    expect(String(results[1]!.reason)).toMatch(/^invalid_payload: type must be one of/);
+    expect(String(results[3]!.reason)).toMatch(/^invalid_payload: /);
     expect(results[2]).toMatchObject({ outcome: 'applied', amount: 20, balance_before: 50, balance_after: 30 });
     // Valid against the schema, refused by the worker against the config: the worker's verdict.
     expect(results[3]).toMatchObject({ failed: 'invalid_payload' });

@@ -138,7 +138,8 @@ export function eventRoutes(app: FastifyInstance, ctx: AppContext): void {
       throw new HttpError(503, 'queue_unavailable', 'the queue could not be reached; retry the call (it is safe: jobId = event_id)');
     }
     if (!wait) return reply.status(202).send({ accepted: accepted.map((a) => a.payload.event_id), rejected });
-    const results = order.map((o) => (typeof o === 'number' ? done[o]! : { failed: o.code, reason: o.message }));
+    // A rejection's reason starts with its code, as a worker's verdict does (CONTRACT §3: reasons start with a stable code).
+    const results = order.map((o) => (typeof o === 'number' ? done[o]! : { failed: o.code, reason: `${o.code}: ${o.message}` }));
     return reply.status(200).send({ results });
   });
 }
