@@ -49,6 +49,25 @@ describe('/healthz and /readyz follow the dependencies', () => {
     expect(back.body).toEqual({ status: 'ok', postgres: 'ok', redis: 'ok' });
   });
 
+  it('an API process started while Redis is unreachable comes up, answers 503 naming Redis, and recovers when it is back', async () => {
+    // It used to wait at start for Redis (the eviction-policy check) and never opened its port: a restart loop with
+    // nothing to diagnose, where PostgreSQL down at start gives a process that answers 503 naming it.
+    const away = await startProxy(6379);
+    await away.cut();
+    const t = await startTally(world, ['api'], { REDIS_URL: `redis://127.0.0.1:${away.port}` });
+    try {
+      const down = await t.http('GET', '/healthz', undefined, null);
+      expect(down.status).toBe(503);
+      expect(down.body).toMatchObject({ status: 'error', postgres: 'ok', redis: expect.stringMatching(/^error/) });
+      await away.restore();
+      await waitFor('Redis to be reachable', async () => (await t.http('GET', '/healthz', undefined, null)).status === 200, 20_000, 250);
+    } finally {
+      await away.restore().catch(() => {});
+      await t.stop();
+      await away.close();
+    }
+  });
+
   it('fails with 503 naming PostgreSQL when its database is gone', async () => {
     const other = await createWorld();
     const t = await startTally(other, ['api']);

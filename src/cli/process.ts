@@ -63,8 +63,9 @@ export async function startProcess(env: Env, roles: Set<RoleName>): Promise<Star
   const log = createLogger(env.LOG_LEVEL, 'tally', env.TALLY_LOG_FORMAT);
   const tracing = startTracing(env); // before any Queue or Worker exists: they read it when made
   const ctx = createContext(env, log);
-  const eviction = await checkEvictionPolicy(ctx.redis);
-  if (eviction) log.warn(eviction);
+  // Not awaited: with Redis unreachable at start the process still comes up and says so (/healthz 503 naming Redis),
+  // as it does for PostgreSQL; the check answers once Redis does.
+  void checkEvictionPolicy(ctx.redis).then((eviction) => eviction && log.warn(eviction));
   if (env.TALLY_CONFIG) {
     const summary = await applyConfig(ctx.sql, await readConfigFile(env.TALLY_CONFIG));
     log.info({ file: env.TALLY_CONFIG, ...summary }, 'config applied at start');
