@@ -181,7 +181,11 @@ describe('the OpenAPI document', () => {
     const res = await fetch(`${base}/docs`);
     expect(res.status).toBe(200);
     expect(await res.text()).toContain('swagger-ui');
-    expect((await fetch(`${base}/docs/static/swagger-ui-bundle.js`)).status).toBe(200);
+    // Read to the end: an unread 1.4 MB body holds its connection open (the server's writes wait on the client), and
+    // app.close() in afterAll waited for it until the hook timed out (seen once under CPU stress).
+    const bundle = await fetch(`${base}/docs/static/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
   });
 });
 
