@@ -12,7 +12,7 @@ import { QUEUE } from '../src/queues/common.ts';
 import { createRedis } from '../src/redis.ts';
 import { startAffinityWorker } from '../src/workers/affinity-worker.ts';
 import { backendCpu } from './cpu.ts';
-import { addInChunks, timeDrain, waitForWorkers } from './drain.ts';
+import { addInChunks, timeDrain, waitForWorkers, perJob } from './drain.ts';
 import { startChildren, type WorkerSet } from './worker-set.ts';
 import type { Measurement, Variant, WorkloadContext } from './workload.ts';
 import type { BenchWorld } from './world.ts';
@@ -90,9 +90,7 @@ async function one(ctx: WorkloadContext, variant: Variant): Promise<Measurement>
         unit: 'events/s',
         count: applied,
         seconds: drain.seconds,
-        workerCpuMsPerJob: drain.workerCpuMs / events.length,
-        pgCpuMsPerJob: drain.pgCpuMs / events.length,
-        redisCpuMsPerJob: drain.redisCpuMs / events.length,
+        ...perJob(drain, events.length),
         ok: problems.length === 0,
         detail: `${commits} affinity transactions, ${(applied / Math.max(1, commits)).toFixed(0)} events each`,
         notes: problems.join('; ') || undefined,

@@ -3,7 +3,7 @@ import { TallyProducer } from '../src/producers/index.ts';
 import { QUEUE } from '../src/queues/common.ts';
 import { backendCpu } from './cpu.ts';
 import { profiled } from './profile.ts';
-import { addInChunks, timeDrain, waitForWorkers, type Drain } from './drain.ts';
+import { addInChunks, perJob, timeDrain, waitForWorkers, type Drain } from './drain.ts';
 import { countNaiveApplied, createNaiveSchema, grantNaive } from './naive.ts';
 import type { BenchOptions } from './options.ts';
 import { startWorkerSet, type WorkerKind } from './worker-set.ts';
@@ -49,10 +49,6 @@ async function drainWith(opts: BenchOptions, world: BenchWorld, charges: Queue, 
   } finally {
     await set.close();
   }
-}
-
-function perJob(d: Drain, jobs: number) {
-  return { workerCpuMsPerJob: d.workerCpuMs / jobs, pgCpuMsPerJob: d.pgCpuMs / jobs, redisCpuMsPerJob: d.redisCpuMs / jobs };
 }
 
 /** (b): the naive worker, placed like tally's workers (--procs). */

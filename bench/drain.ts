@@ -58,6 +58,11 @@ export interface Drain {
   failedReasons: string[];
 }
 
+/** A drain's CPU per job (per event for batched rows): worker, PostgreSQL, Redis — the CPU table's columns. */
+export function perJob(d: Drain, jobs: number): { workerCpuMsPerJob: number; pgCpuMsPerJob: number; redisCpuMsPerJob: number } {
+  return { workerCpuMsPerJob: d.workerCpuMs / jobs, pgCpuMsPerJob: d.pgCpuMs / jobs, redisCpuMsPerJob: d.redisCpuMs / jobs };
+}
+
 /**
  * The timed part: every job is already enqueued in the paused queue and the workers are up and idle;
  * the clock runs from resume until nothing is pending (polled every 20 ms — noise below 1% of a drain).

@@ -7,7 +7,7 @@ import { runReconcile } from '../src/maintenance/reconcile.ts';
 import { TallyProducer } from '../src/producers/index.ts';
 import { QUEUE } from '../src/queues/common.ts';
 import { backendCpu } from './cpu.ts';
-import { addInChunks, timeDrain, waitDrained, waitForWorkers, waitUntil, type BulkJob } from './drain.ts';
+import { addInChunks, timeDrain, waitDrained, waitForWorkers, waitUntil, type BulkJob, perJob } from './drain.ts';
 import { growLedger, type GrownLedger } from './grown-ledger.ts';
 import { benchHttpReads } from './http-reads.ts';
 import type { BenchOptions } from './options.ts';
@@ -175,9 +175,7 @@ export async function drainCharges(opts: BenchOptions, world: BenchWorld, mode: 
         unit: 'mutations/s',
         count: applied,
         seconds: drain.seconds,
-        workerCpuMsPerJob: drain.workerCpuMs / plan.jobs.length,
-        pgCpuMsPerJob: drain.pgCpuMs / plan.jobs.length,
-        redisCpuMsPerJob: drain.redisCpuMs / plan.jobs.length,
+        ...perJob(drain, plan.jobs.length),
         ok: problems.length === 0,
         notes: problems.join('; ') || undefined,
         detail: rec ? 'reconcile ok' : 'reconcile not run (whole-ledger read at this size)',

@@ -2,7 +2,7 @@ import type { Job, Queue } from 'bullmq';
 import { TallyProducer } from '../src/producers/index.ts';
 import { QUEUE } from '../src/queues/common.ts';
 import { backendCpu } from './cpu.ts';
-import { addInChunks, timeDrain, waitUntil, type BulkJob } from './drain.ts';
+import { addInChunks, timeDrain, waitUntil, type BulkJob, perJob } from './drain.ts';
 import { verifyCharges } from './ledger-verify.ts';
 import type { BenchOptions } from './options.ts';
 import { profiled } from './profile.ts';
@@ -62,9 +62,7 @@ export async function benchTallyBatch(opts: BenchOptions, variant: Variant, run:
         unit: 'events/s',
         count: timedEvents,
         seconds: drain.seconds,
-        workerCpuMsPerJob: drain.workerCpuMs / timedEvents,
-        pgCpuMsPerJob: drain.pgCpuMs / timedEvents,
-        redisCpuMsPerJob: drain.redisCpuMs / timedEvents,
+        ...perJob(drain, timedEvents),
         ok: problems.length === 0,
         detail: `${rest.length} batch jobs of ${opts.batchEvents}, concurrency ${opts.concurrency}; ${check.commits} ledger transactions; worker event-loop delay ${loop ?? 'n/a (in-process)'}`,
         notes: problems.join('; ') || undefined,

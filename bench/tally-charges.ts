@@ -3,7 +3,7 @@ import { TallyProducer, type GrantInput } from '../src/producers/index.ts';
 import { QUEUE } from '../src/queues/common.ts';
 import { backendCpu } from './cpu.ts';
 import { profiled } from './profile.ts';
-import { addInChunks, timeDrain, waitDrained, waitForWorkers, waitUntil } from './drain.ts';
+import { addInChunks, timeDrain, waitDrained, waitForWorkers, waitUntil, perJob } from './drain.ts';
 import { verifyCharges } from './ledger-verify.ts';
 import type { BenchOptions } from './options.ts';
 import { startWorkerSet, type WorkerSet } from './worker-set.ts';
@@ -40,9 +40,7 @@ export async function benchTallyCharges(opts: BenchOptions, variant: Variant, ru
         unit: 'mutations/s',
         count: check.applied,
         seconds: drain.seconds,
-        workerCpuMsPerJob: drain.workerCpuMs / plan.jobs.length,
-        pgCpuMsPerJob: drain.pgCpuMs / plan.jobs.length,
-        redisCpuMsPerJob: drain.redisCpuMs / plan.jobs.length,
+        ...perJob(drain, plan.jobs.length),
         ok: check.ok,
         detail: `${check.commits} ledger transactions, ${(check.applied / Math.max(1, check.commits)).toFixed(0)} charges each, ${((drain.seconds * 1000) / Math.max(1, check.commits)).toFixed(1)} ms apart; worker event-loop delay ${loop ?? `(bench process) p50 ${drain.loopDelayMs.p50.toFixed(1)} ms, p99 ${drain.loopDelayMs.p99.toFixed(1)} ms`}`,
         notes: check.problems.join('; ') || undefined,
