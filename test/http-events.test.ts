@@ -142,6 +142,23 @@ describe('POST /v1/events: HTTP ingest', () => {
     }
   });
 
+  it('?wait=true with hostile names: users and event ids `__proto__` / `constructor`, a refund of charge `__proto__` — all in order, once', async () => {
+    const refund = (id: string, chargeId: string) => ({ type: 'refund', event_id: id, charge_event_id: chargeId, amount: 2 });
+    const events = [
+      grant('constructor', '__proto__', 10),
+      { ...charge('__proto__', '__proto__', 6), policy: 'guarded' },
+      refund('toString', '__proto__'),
+      grant('hasOwnProperty', 'constructor', 1),
+      { ...charge('valueOf', 'constructor', 1), policy: 'guarded' },
+    ];
+    const { data, response } = await tally.client.POST('/v1/events', { params: { query: { wait: 'true' } }, body: { events: events as never } });
+    expect(response.status).toBe(200);
+    const results = (data as unknown as { results: { outcome?: string; balance_after?: number }[] }).results;
+    expect(results.map((r) => [r.outcome, r.balance_after])).toEqual([['applied', 10], ['applied', 4], ['applied', 6], ['applied', 1], ['applied', 0]]);
+    expect(await balance('__proto__')).toBe(6);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it('the same events again, in another call: applied once (same exactly-once rules as the queues)', async () => {
     const events = [grant('again-g', 'again', 40), charge('again-c', 'again', 15)];
     for (let i = 0; i < 3; i++) {

@@ -97,7 +97,7 @@ export function wavesOf(accepted: AcceptedEvent[], batched = false): number[][] 
 
 /**
  * `?wait=true`: enqueues the waves (wavesOf) one after another, each once the one before it is decided, so a call's
- * events are applied in order per user also across queues (a grant before the charge it funds). Past the deadline
+ * events are applied in order per user, within and across queues (a grant before the charge it funds). Past the deadline
  * the remaining waves are still enqueued (they were accepted) and answer `failed: "timeout"`: they will be applied.
  */
 export async function applyInWaves(
